@@ -1,0 +1,40 @@
+# Gatepass: `make run` starts the server on SQLite; `make test` sets up and runs every check.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: install run test lint typecheck pytest services bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[server,postgres,redis,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	GATEPASS_DEVELOPMENT=$${GATEPASS_DEVELOPMENT:-true} $(BIN)/gatepass serve --host $(HOST) --port $(PORT)
+
+services:
+	scripts/services.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP) services
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test: lint typecheck pytest
+
+bench: $(STAMP) services
+	$(BIN)/python bench/token_endpoint.py
+
+clean:
+	rm -rf $(VENV) .gatepass gatepass.db gatepass.db-wal gatepass.db-shm .mypy_cache .ruff_cache

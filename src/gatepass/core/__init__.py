@@ -1,0 +1,1 @@
+"""Protocol core: plain request objects in, results or ``OAuthError`` out. No HTTP, SQL or Redis."""

@@ -1,0 +1,158 @@
+"""AuthorizationServer: wires the enabled grants and client-auth methods with stores and keys.
+
+Endpoints of RFC 6749 §3.2 (token), RFC 7662 (introspection) and RFC 7009 (revocation), each
+taking an ``OAuthRequest`` and returning data or raising ``OAuthError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from gatepass.clock import Clock
+from gatepass.core.access_token import AccessTokenIssuer
+from gatepass.core.audit import Auditor
+from gatepass.core.client_auth import ClientAuthenticator, ClientAuthMethod
+from gatepass.core.client_auth.private_key_jwt import JwksFetcher, PrivateKeyJwt
+from gatepass.core.client_auth.secret import ClientSecretBasic, ClientSecretPost, parse_basic
+from gatepass.core.config import ServerConfig
+from gatepass.core.credentials import SecretHasher
+from gatepass.core.directory import ClientDirectory, ClientEntry
+from gatepass.core.discovery import build_metadata
+from gatepass.core.grants import GrantHandler
+from gatepass.core.grants.client_credentials import ClientCredentialsGrant
+from gatepass.core.introspection import Introspector
+from gatepass.core.requests import OAuthRequest
+from gatepass.core.revocation import Revoker
+from gatepass.errors import InvalidRequest, OAuthError, UnsupportedGrantType
+from gatepass.keys import Keyring, KeySealer
+from gatepass.storage.base import Stores
+
+__all__ = ["AuthorizationServer"]
+
+
+class AuthorizationServer:
+    """The protocol core of Gatepass."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        stores: Stores,
+        keyring: Keyring,
+        sealer: KeySealer,
+        hasher: SecretHasher,
+        clock: Clock,
+        auditor: Auditor,
+        fetch_jwks: JwksFetcher,
+    ) -> None:
+        self.config = config
+        self.stores = stores
+        self.sealer = sealer
+        self.hasher = hasher
+        self.clock = clock
+        self.audit = auditor
+        self.directory = ClientDirectory(stores.clients, clock, config.client_cache_ttl)
+        self.issuer = AccessTokenIssuer(config, clock, keyring)
+        self.private_key_jwt = PrivateKeyJwt(
+            self.directory,
+            stores.replay,
+            clock,
+            audiences=(config.issuer, config.token_endpoint),
+            algorithms=config.assertion_algorithms,
+            max_lifetime=config.assertion_max_lifetime,
+            fetch_jwks=fetch_jwks,
+        )
+        methods: Sequence[ClientAuthMethod] = (
+            ClientSecretBasic(self.directory, hasher, clock),
+            ClientSecretPost(self.directory, hasher, clock),
+            self.private_key_jwt,
+        )
+        self.client_auth = ClientAuthenticator(methods)
+        grants: Sequence[GrantHandler] = (ClientCredentialsGrant(config, self.issuer),)
+        self.grants = {g.grant_type: g for g in grants}
+        self.introspector = Introspector(stores.revocations, clock)
+        self.revoker = Revoker(stores.revocations, clock)
+
+    @property
+    def keyring(self) -> Keyring:
+        return self.issuer.keyring
+
+    @keyring.setter
+    def keyring(self, value: Keyring) -> None:
+        self.issuer.keyring = value
+
+    def metadata(self) -> dict[str, Any]:
+        return build_metadata(
+            self.config,
+            grant_types=list(self.grants),
+            auth_methods=self.client_auth.names,
+            assertion_algs=self.config.assertion_algorithms,
+            signing_algs=[self.keyring.alg],
+        )
+
+    async def _authenticate(self, request: OAuthRequest, endpoint: str) -> ClientEntry:
+        try:
+            return await self.client_auth.authenticate(request)
+        except OAuthError as exc:
+            self.audit.emit(
+                f"{endpoint}.refused", "failure", client_id=_claimed_client(request),
+                reason=f"{exc.error}: {exc.description}",
+            )
+            raise
+
+    async def token(self, request: OAuthRequest) -> dict[str, Any]:
+        """RFC 6749 §3.2: authenticate, dispatch on ``grant_type``, return the §5.1 body."""
+        grant_type = request.get("grant_type")
+        entry = await self._authenticate(request, "token")
+        client_id = entry.client.client_id
+        try:
+            if grant_type is None:
+                raise InvalidRequest("grant_type is required")
+            handler = self.grants.get(grant_type)
+            if handler is None:
+                raise UnsupportedGrantType(
+                    f"Unsupported grant_type {grant_type!r}; supported: {', '.join(self.grants)}"
+                )
+            issued = await handler.issue(entry, request)
+        except OAuthError as exc:
+            self.audit.emit("token.refused", "failure", client_id=client_id,
+                            reason=f"{exc.error}: {exc.description}", scope=request.get("scope"))
+            raise
+        self.audit.emit("token.issued", "success", client_id=client_id, scopes=issued.scopes,
+                        jti=issued.claims["jti"], aud=issued.claims["aud"], grant_type=grant_type)
+        return issued.response()
+
+    async def introspect(self, request: OAuthRequest) -> dict[str, Any]:
+        """RFC 7662 §2.1: the caller must authenticate; ``token`` is required."""
+        entry = await self._authenticate(request, "introspect")
+        token = request.get("token")
+        if token is None:
+            raise InvalidRequest("token is required")
+        return await self.introspector.introspect(entry, self.keyring, token)
+
+    async def revoke(self, request: OAuthRequest) -> None:
+        """RFC 7009 §2.1: the caller must authenticate; ``token`` is required."""
+        entry = await self._authenticate(request, "revoke")
+        token = request.get("token")
+        if token is None:
+            raise InvalidRequest("token is required")
+        try:
+            jti = await self.revoker.revoke(entry, self.keyring, token)
+        except OAuthError as exc:
+            self.audit.emit("token.revoke_refused", "failure", client_id=entry.client.client_id,
+                            reason=exc.description)
+            raise
+        if jti is not None:
+            self.audit.emit("token.revoked", "success", client_id=entry.client.client_id, jti=jti)
+
+
+def _claimed_client(request: OAuthRequest) -> str | None:
+    """The client id a request claims (for audit only; never trusted)."""
+    value = request.get("client_id")
+    if value is None and request.authorization:
+        try:
+            basic = parse_basic(request.authorization)
+        except OAuthError:
+            basic = None
+        value = basic[0] if basic else None
+    return value[:128] if value else None

@@ -1,0 +1,1 @@
+"""The server's HTTP shell: thin Starlette adapters around the protocol core."""

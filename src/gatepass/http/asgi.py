@@ -1,0 +1,22 @@
+"""Uvicorn factory: settings from the environment (and ``GATEPASS_CONFIG_FILE``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from gatepass.http.app import create_app
+from gatepass.observability.logging import configure_logging
+from gatepass.settings import load_settings
+
+__all__ = ["app"]
+
+
+def app() -> Starlette:
+    """Build the app for a server process (``gatepass serve`` has already migrated)."""
+    path = os.environ.get("GATEPASS_CONFIG_FILE")
+    settings = load_settings(Path(path) if path else None)
+    configure_logging(settings.log_level)
+    return create_app(settings, migrate=os.environ.get("GATEPASS_MIGRATE", "0") == "1")

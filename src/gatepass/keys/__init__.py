@@ -1,0 +1,14 @@
+"""Signing keys: the only server code that touches JOSE (joserfc)."""
+
+from gatepass.keys.keyring import Keyring, KeySealer, generate_key, verify_jws_with_jwks
+from gatepass.keys.rotation import RotationReport, ensure_signing_key, rotate
+
+__all__ = [
+    "KeySealer",
+    "Keyring",
+    "RotationReport",
+    "ensure_signing_key",
+    "generate_key",
+    "rotate",
+    "verify_jws_with_jwks",
+]

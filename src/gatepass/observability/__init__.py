@@ -1,0 +1,1 @@
+"""Structured logging (structlog) with redaction, and Prometheus metrics."""

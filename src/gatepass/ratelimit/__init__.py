@@ -1,0 +1,39 @@
+"""Agent-aware rate limiting: policy data, a ``limits``-backed limiter, a pure ASGI middleware.
+
+Resource server::
+
+    limiter = Limiter("redis://localhost:6379/0")          # or "memory://" for one process
+    app = RateLimitMiddleware(app, limiter=limiter, policy=Policy(upgrade_url=PRICING))
+
+Wrap it *inside* the bearer-auth middleware, which puts the verified ``Principal`` at
+``scope["gatepass.principal"]``. Call ``await limiter.aclose()`` on shutdown.
+"""
+
+from gatepass.ratelimit._subject import PRINCIPAL_SCOPE_KEY, client_address
+from gatepass.ratelimit.limiter import Decision, Limiter, LimiterUnavailable, WindowState
+from gatepass.ratelimit.middleware import (
+    Classifier,
+    RateLimitMiddleware,
+    always,
+    by_path_prefix,
+)
+from gatepass.ratelimit.policy import DEFAULT_TIERS, Policy, Strategy, Tier, Window, tier_map
+
+__all__ = [
+    "DEFAULT_TIERS",
+    "PRINCIPAL_SCOPE_KEY",
+    "Classifier",
+    "Decision",
+    "Limiter",
+    "LimiterUnavailable",
+    "Policy",
+    "RateLimitMiddleware",
+    "Strategy",
+    "Tier",
+    "Window",
+    "WindowState",
+    "always",
+    "by_path_prefix",
+    "client_address",
+    "tier_map",
+]

@@ -1,0 +1,180 @@
+"""Counting on the ``limits`` library (async API): memory for one process, Redis for several.
+
+``Limiter("memory://")`` keeps counters in this process; ``Limiter("redis://host:6379/0")``
+shares them through Redis using redis-py's asyncio client (``redis`` is imported only then;
+``coredis`` is not needed). A request is counted against its tier's windows shortest first
+and stops at the first refusal, so a request refused by the burst window does not use the
+minute or day budget.
+
+Storage trouble (an error, or no answer within ``timeout``) raises :class:`LimiterUnavailable`
+and trips a breaker: for ``cooldown`` seconds the storage is not tried at all, so an outage
+costs no latency and logs one line per cooldown. The policy decides to fail open or closed.
+``limits`` stamps windows with wall-clock time, so ``clock`` must be a wall clock in
+production; it is injectable for the breaker and for the seconds derived from resets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import Storage
+from limits.aio.strategies import (
+    MovingWindowRateLimiter,
+    RateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+
+from gatepass.clock import Clock, SystemClock
+from gatepass.ratelimit.policy import Strategy, Window
+
+__all__ = ["Decision", "Limiter", "LimiterUnavailable", "WindowState"]
+
+logger = logging.getLogger("gatepass.ratelimit")
+
+
+class LimiterUnavailable(Exception):
+    """The counter storage did not answer; ``first`` is True for the failure that tripped it."""
+
+    def __init__(self, message: str, *, first: bool) -> None:
+        super().__init__(message)
+        self.first = first
+
+
+@dataclass(frozen=True, slots=True)
+class WindowState:
+    """One window after counting: requests left and when the next one frees (epoch seconds)."""
+
+    window: Window
+    remaining: int
+    reset: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome for one request: refused by which window (None: allowed), and every window."""
+
+    refused_by: Window | None
+    states: tuple[WindowState, ...]
+
+    @property
+    def allowed(self) -> bool:
+        return self.refused_by is None
+
+    @property
+    def binding(self) -> WindowState:
+        """The most restrictive window: fewest requests left; on a tie, the longer window."""
+        return min(reversed(self.states), key=lambda s: s.remaining)
+
+    def retry_after(self, now: float) -> int:
+        """Whole seconds until every exhausted window has room again (at least 1)."""
+        waits = [s.reset - now for s in self.states if s.remaining <= 0]
+        return max(1, math.ceil(max(waits, default=1)))
+
+
+class Limiter:
+    """Counts hits per key in ``memory://`` or ``redis://`` / ``rediss://`` storage."""
+
+    def __init__(
+        self,
+        storage_uri: str = "memory://",
+        *,
+        key_prefix: str = "gatepass:rl",
+        timeout: float = 0.25,
+        cooldown: float = 1.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self._clock = clock or SystemClock()
+        self._timeout = timeout
+        self._cooldown = cooldown
+        self._down_until = -math.inf
+        self._pool: Any = None
+        self._storage = self._open(storage_uri, key_prefix)
+        self._strategies: dict[Strategy, RateLimiter] = {
+            "sliding-window-counter": SlidingWindowCounterRateLimiter(self._storage),
+            "moving-window": MovingWindowRateLimiter(self._storage),
+        }
+        self._items: dict[Window, RateLimitItem] = {}
+
+    def _open(self, uri: str, key_prefix: str) -> Storage:
+        if uri.startswith("memory://"):
+            return storage_from_string("async+memory://")  # type: ignore[return-value]
+        if not uri.startswith(("redis://", "rediss://")):
+            raise ValueError("rate-limit storage must be memory://, redis:// or rediss://")
+        try:
+            import redis.asyncio
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("Redis rate limiting needs: pip install 'gatepass[redis]'") from exc
+        self._pool = redis.asyncio.ConnectionPool.from_url(
+            uri, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
+        )
+        storage = storage_from_string(
+            f"async+{uri}",
+            implementation="redispy",
+            connection_pool=self._pool,
+            key_prefix=key_prefix,
+            wrap_exceptions=True,
+        )
+        return storage  # type: ignore[return-value]
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def cooldown(self) -> float:
+        """Seconds the storage is skipped after a failure."""
+        return self._cooldown
+
+    async def hit(
+        self, key: tuple[str, ...], windows: tuple[Window, ...], strategy: Strategy
+    ) -> Decision:
+        """Count one request under ``key`` in every window; raise if the storage is down."""
+        now = self._clock.now()
+        if now < self._down_until:
+            raise LimiterUnavailable("rate-limit storage is cooling down", first=False)
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._hit(self._strategies[strategy], key, windows)
+        except (StorageError, OSError, TimeoutError) as exc:
+            self._down_until = now + self._cooldown
+            logger.warning(
+                "rate-limit storage unavailable (%r); next try in %ss", exc, self._cooldown
+            )
+            raise LimiterUnavailable(
+                f"rate-limit storage unavailable: {exc!r}", first=True
+            ) from exc
+
+    async def _hit(
+        self, limiter: RateLimiter, key: tuple[str, ...], windows: tuple[Window, ...]
+    ) -> Decision:
+        items = [self._item(w) for w in windows]
+        refused: Window | None = None
+        for window, item in zip(windows, items, strict=True):
+            if not await limiter.hit(item, *key):
+                refused = window
+                break
+        stats = await asyncio.gather(*(limiter.get_window_stats(i, *key) for i in items))
+        states = tuple(
+            WindowState(w, 0 if w is refused else s.remaining, s.reset_time)
+            for w, s in zip(windows, stats, strict=True)
+        )
+        return Decision(refused, states)
+
+    def _item(self, window: Window) -> RateLimitItem:
+        item = self._items.get(window)
+        if item is None:
+            item = RateLimitItemPerSecond(window.limit, window.seconds, namespace="gatepass")
+            self._items[window] = item
+        return item
+
+    async def aclose(self) -> None:
+        """Close the Redis connection pool, if any (call from the app's lifespan)."""
+        if self._pool is not None:
+            await self._pool.disconnect()

@@ -1,0 +1,182 @@
+"""Pure ASGI agent-aware rate limiting, for resource servers and the authorization server alike.
+
+Every limited response carries ``X-RateLimit-Limit``/``-Remaining``/``-Reset`` (epoch seconds)
+and ``X-RateLimit-Tier``, plus the IETF ``RateLimit-Policy`` (every window) and ``RateLimit``
+(draft-ietf-httpapi-ratelimit-headers, structured fields). ``RateLimit`` and the ``X-`` triple
+describe the most restrictive window, the one with the fewest requests left. A refusal is a
+429 JSON body (``rate_limit_exceeded``, ``retry_after``, ``upgrade_url``) with ``Retry-After``
+and ``Cache-Control: no-store``.
+
+``classify(scope)`` names the request's endpoint class (``"api"``, ``"token"``, ...) or returns
+None to leave it alone; each class has its own budget and may have its own :class:`Policy`.
+The principal is read from the scope, so install this *inside* the bearer-auth middleware.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
+
+from gatepass.errors import OAuthError, RateLimitExceeded, TemporarilyUnavailable
+from gatepass.ratelimit._subject import subject_for
+from gatepass.ratelimit.limiter import Decision, Limiter, LimiterUnavailable
+from gatepass.ratelimit.policy import Policy, Tier
+
+__all__ = ["Classifier", "RateLimitMiddleware", "always", "by_path_prefix"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Classifier = Callable[[Scope], str | None]
+Headers = list[tuple[bytes, bytes]]
+
+logger = logging.getLogger("gatepass.ratelimit")
+
+
+def always(endpoint_class: str = "api") -> Classifier:
+    """Limit every HTTP request under one endpoint class."""
+    return lambda scope: endpoint_class
+
+
+def by_path_prefix(prefixes: Mapping[str, str | None], default: str | None = "api") -> Classifier:
+    """Longest matching path prefix wins (``/token`` matches ``/token`` and ``/token/x``).
+
+    A prefix mapped to None is not limited; ``default`` applies to unmatched paths.
+    """
+    table = sorted(((p.rstrip("/"), c) for p, c in prefixes.items()), key=lambda e: -len(e[0]))
+
+    def classify(scope: Scope) -> str | None:
+        path: str = scope["path"]
+        for prefix, endpoint_class in table:
+            if path == prefix or path.startswith(prefix + "/") or (not prefix and path == "/"):
+                return endpoint_class
+        return default
+
+    return classify
+
+
+class _Compiled:
+    """A policy with its per-tier constant header bytes."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.static: dict[str, Headers] = {
+            name: [(b"x-ratelimit-tier", name.encode()), (b"ratelimit-policy", _policy(tier))]
+            for name, tier in policy.tiers.items()
+        }
+
+
+class RateLimitMiddleware:
+    """Count each classified HTTP request; answer 429 over budget, else add headers."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limiter: Limiter,
+        policy: Policy | None = None,
+        policies: Mapping[str, Policy] | None = None,
+        classify: Classifier | None = None,
+    ) -> None:
+        self.app = app
+        self.limiter = limiter
+        self._default = _Compiled(policy or Policy())
+        self._by_class = {c: _Compiled(p) for c, p in (policies or {}).items()}
+        self._classify = classify or always()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self._classify(scope) if scope["type"] == "http" else None
+        if endpoint is None:
+            await self.app(scope, receive, send)
+            return
+        compiled = self._by_class.get(endpoint, self._default)
+        policy = compiled.policy
+        tier, key = subject_for(scope, policy, endpoint)
+        try:
+            decision = await self.limiter.hit(key, tier.windows, policy.strategy)
+        except LimiterUnavailable as exc:
+            await self._unavailable(policy, endpoint, exc, scope, receive, send)
+            return
+        now = self.limiter.clock.now()
+        headers = compiled.static[tier.name] + _dynamic(decision, now)
+        if decision.allowed:
+            await self.app(scope, receive, _adding(headers, send))
+        else:
+            await _send_error(send, _refusal(policy, decision, now), headers)
+
+    async def _unavailable(
+        self,
+        policy: Policy,
+        endpoint: str,
+        exc: LimiterUnavailable,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        mode = "open" if policy.fail_open else "closed"
+        log = logger.warning if exc.first else logger.debug
+        log("rate limiting unavailable, failing %s for %r requests", mode, endpoint)
+        if policy.fail_open:
+            await self.app(scope, receive, send)
+            return
+        error = TemporarilyUnavailable(
+            "Rate limiting is temporarily unavailable; retry shortly",
+            headers={"Retry-After": str(max(1, math.ceil(self.limiter.cooldown)))},
+        )
+        await _send_error(send, error, [])
+
+
+def _policy(tier: Tier) -> bytes:
+    return ", ".join(f'"{w.name}";q={w.limit};w={w.seconds}' for w in tier.windows).encode()
+
+
+def _dynamic(decision: Decision, now: float) -> Headers:
+    state = decision.binding
+    remaining = max(0, state.remaining)
+    seconds = max(0, math.ceil(state.reset - now))
+    return [
+        (b"x-ratelimit-limit", str(state.window.limit).encode()),
+        (b"x-ratelimit-remaining", str(remaining).encode()),
+        (b"x-ratelimit-reset", str(math.ceil(state.reset)).encode()),
+        (b"ratelimit", f'"{state.window.name}";r={remaining};t={seconds}'.encode()),
+    ]
+
+
+def _refusal(policy: Policy, decision: Decision, now: float) -> RateLimitExceeded:
+    assert decision.refused_by is not None
+    retry_after = decision.retry_after(now)
+    extra: dict[str, Any] = {"retry_after": retry_after}
+    if policy.upgrade_url:
+        extra["upgrade_url"] = policy.upgrade_url
+    return RateLimitExceeded(
+        f"Rate limit of {decision.refused_by.describe()} exceeded",
+        headers={"Retry-After": str(retry_after)},
+        extra=extra,
+    )
+
+
+def _adding(headers: Headers, send: Send) -> Send:
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), *headers]
+        await send(message)
+
+    return send_with_headers
+
+
+async def _send_error(send: Send, error: OAuthError, headers: Headers) -> None:
+    body = json.dumps(error.body(), separators=(",", ":")).encode()
+    head: Headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *((k.lower().encode(), v.encode()) for k, v in error.headers.items()),
+        *headers,
+    ]
+    await send({"type": "http.response.start", "status": error.http_status, "headers": head})
+    await send({"type": "http.response.body", "body": body})

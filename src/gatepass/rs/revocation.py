@@ -1,0 +1,249 @@
+"""Revocation checks for resource servers (RFC 7009 §2, RFC 7662 §2): pushed, pulled, introspected.
+
+``RevocationChecker`` is what ``TokenVerifier`` calls last. Implementations:
+
+* ``RedisRevocationListener``: subscribes to the Redis pub/sub channel ``gatepass:revocations``;
+  each message is the JSON object ``{"jti": str, "exp": float}``. Nothing is loaded on subscribe:
+  the push is what matters, and an entry lives until ``exp`` (plus a grace covering the leeway).
+* ``FeedRevocationChecker``: polls ``GET {issuer}/oauth/revocations`` every ``interval`` seconds
+  with ``If-None-Match``; a 200 body is ``{"revoked": [{"jti": str, "exp": float}, ...]}`` with an
+  ``ETag``, a 304 means unchanged. Entries are merged, never removed before they expire.
+* ``IntrospectionChecker`` (in ``gatepass.rs._introspection``): RFC 7662 per token, cached briefly.
+* ``MemoryRevocationList``: the in-process deny-list the first two are built on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx
+
+from gatepass.clock import Clock, SystemClock
+from gatepass.rs._introspection import IntrospectionChecker
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
+
+__all__ = [
+    "REVOCATION_CHANNEL",
+    "FeedRevocationChecker",
+    "IntrospectionChecker",
+    "MemoryRevocationList",
+    "RedisRevocationListener",
+    "RevocationChecker",
+]
+
+REVOCATION_CHANNEL = "gatepass:revocations"
+_log = logging.getLogger(__name__)
+
+
+class RevocationChecker(Protocol):
+    """Answers "was this token revoked?"; ``token`` is for checkers that need it (RFC 7662)."""
+
+    async def is_revoked(self, jti: str, *, token: str | None = None) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class MemoryRevocationList:
+    """An in-memory ``jti`` deny-list; each entry expires ``grace`` seconds after its token."""
+
+    def __init__(self, *, clock: Clock | None = None, grace: float = 60.0) -> None:
+        self._clock: Clock = clock or SystemClock()
+        self._grace = grace
+        self._entries: dict[str, float] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def revoke(self, jti: str, exp: float) -> None:
+        """Deny ``jti`` until its token's ``exp`` (plus grace)."""
+        until = exp + self._grace
+        if until > self._clock.now():
+            self._entries[jti] = max(until, self._entries.get(jti, until))
+        if len(self._entries) % 1024 == 0:
+            self.prune()
+
+    def add(self, entry: object) -> bool:
+        """Deny one wire entry ``{"jti": str, "exp": number}``; ``False`` if it is malformed."""
+        if not isinstance(entry, dict):
+            return False
+        jti, exp = entry.get("jti"), entry.get("exp")
+        if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
+            return False
+        if not isinstance(jti, str) or not jti:
+            return False
+        self.revoke(jti, float(exp))
+        return True
+
+    def prune(self) -> None:
+        """Drop entries whose tokens can no longer be accepted anyway."""
+        now = self._clock.now()
+        self._entries = {j: t for j, t in self._entries.items() if t > now}
+
+    async def is_revoked(self, jti: str, *, token: str | None = None) -> bool:
+        until = self._entries.get(jti)
+        return until is not None and until > self._clock.now()
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _redis_from_url(url: str) -> Redis:
+    try:
+        from redis.asyncio import Redis
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("RedisRevocationListener needs: pip install 'gatepass[redis]'") from exc
+    return Redis.from_url(url)
+
+
+class RedisRevocationListener(MemoryRevocationList):
+    """Keeps the deny-list current from the ``gatepass:revocations`` pub/sub channel."""
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        client: Redis | None = None,
+        channel: str = REVOCATION_CHANNEL,
+        clock: Clock | None = None,
+        grace: float = 60.0,
+        retry_delay: float = 1.0,
+    ) -> None:
+        super().__init__(clock=clock, grace=grace)
+        self._url, self._client, self._owns_client = url, client, client is None
+        self._channel, self._retry_delay = channel, retry_delay
+        self._pubsub: PubSub | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Subscribe and wait for the subscription to be confirmed before returning."""
+        if self._task is not None:
+            return
+        self._client = self._client or _redis_from_url(self._url)
+        self._pubsub = self._client.pubsub()
+        await self._pubsub.subscribe(self._channel)
+        async with asyncio.timeout(10):
+            while (await self._pubsub.get_message(timeout=1.0) or {}).get("type") != "subscribe":
+                pass
+        self._task = asyncio.create_task(self._listen(self._pubsub))
+
+    async def stop(self) -> None:
+        await _cancel(self._task)
+        self._task = None
+        if self._pubsub is not None:
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            self._pubsub = None
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def handle(self, data: bytes | str) -> bool:
+        """Apply one pub/sub payload; malformed payloads are logged and ignored."""
+        try:
+            ok = self.add(json.loads(data))
+        except ValueError:
+            ok = False
+        if not ok:
+            _log.warning("Ignoring malformed revocation message on %s", self._channel)
+        return ok
+
+    async def _listen(self, pubsub: PubSub) -> None:
+        while True:
+            try:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            except Exception as exc:  # redis-py reconnects and resubscribes on the next read
+                _log.warning("Revocation channel read failed: %s", exc)
+                await asyncio.sleep(self._retry_delay)
+                continue
+            if message is not None and message.get("type") == "message":
+                self.handle(message["data"])
+
+
+class FeedRevocationChecker(MemoryRevocationList):
+    """Keeps the deny-list current by polling the issuer's revocation feed (``If-None-Match``)."""
+
+    def __init__(
+        self,
+        issuer: str,
+        *,
+        url: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        interval: float = 0.5,
+        clock: Clock | None = None,
+        grace: float = 60.0,
+        auth: httpx.Auth | None = None,
+    ) -> None:
+        super().__init__(clock=clock, grace=grace)
+        self.url = url or issuer.rstrip("/") + "/oauth/revocations"
+        self._http, self._owns_http = http_client, http_client is None
+        self._interval, self._auth = interval, auth
+        self._etag: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Poll once (so the list is loaded before traffic), then keep polling in the background."""
+        if self._task is None:
+            await self.poll()
+            self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        await _cancel(self._task)
+        self._task = None
+        if self._owns_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def poll(self) -> bool:
+        """Fetch the feed once; ``True`` when a new list was applied. Failures are logged only."""
+        try:
+            return await self._poll()
+        except Exception as exc:  # keep the current list; the next poll tries again
+            _log.warning("Revocation feed %s failed: %s", self.url, exc)
+            return False
+
+    async def _poll(self) -> bool:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=5.0)
+        headers = {"Accept": "application/json"}
+        if self._etag:
+            headers["If-None-Match"] = self._etag
+        auth = self._auth or httpx.USE_CLIENT_DEFAULT
+        response = await self._http.get(self.url, headers=headers, auth=auth)
+        if response.status_code == 304:
+            return False
+        response.raise_for_status()
+        self._apply(response.json())
+        self._etag = response.headers.get("ETag")
+        return True
+
+    def _apply(self, body: Any) -> None:
+        entries = body.get("revoked") if isinstance(body, dict) else None
+        if not isinstance(entries, list):
+            raise ValueError("The revocation feed has no revoked array")
+        for entry in entries:
+            self.add(entry)
+        self.prune()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.poll()

@@ -1,0 +1,136 @@
+"""Wiring: settings -> local secrets, stores, keys and the AuthorizationServer (DESIGN §7.7).
+
+Shared by ``create_app`` and the CLI so both act on the same database the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+from gatepass.clock import Clock, SystemClock
+from gatepass.core.admin import Admin
+from gatepass.core.audit import Auditor
+from gatepass.core.client_auth.private_key_jwt import JwksFetcher
+from gatepass.core.config import ServerConfig
+from gatepass.core.credentials import SecretHasher
+from gatepass.core.server import AuthorizationServer
+from gatepass.keys import Keyring, KeySealer, ensure_signing_key
+from gatepass.models import AuditEvent, ScopeDef
+from gatepass.settings import Settings
+from gatepass.storage.base import Stores
+
+__all__ = ["Runtime", "local_secrets", "open_runtime", "open_stores", "server_config"]
+
+
+def local_secrets(settings: Settings) -> tuple[list[str], bytes]:
+    """Key-encryption keys and the secret pepper: configured, else generated once into
+    ``data_dir/secrets.json`` (mode 0600) so a development server keeps its keys across starts."""
+    keks = [k.get_secret_value() for k in settings.key_encryption_keys]
+    pepper = settings.secret_pepper.get_secret_value() if settings.secret_pepper else None
+    if keks and pepper:
+        return keks, pepper.encode()
+    path = Path(settings.data_dir) / "secrets.json"
+    stored: dict[str, Any] = {}
+    if path.exists():
+        stored = json.loads(path.read_text())
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        stored = {"key_encryption_key": Fernet.generate_key().decode(),
+                  "secret_pepper": os.urandom(32).hex()}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(stored, fh)
+    return keks or [stored["key_encryption_key"]], (pepper or stored["secret_pepper"]).encode()
+
+
+def server_config(settings: Settings) -> ServerConfig:
+    return ServerConfig(
+        issuer=settings.issuer,
+        scopes=tuple(ScopeDef(**s.model_dump()) for s in settings.scopes),
+        access_token_ttl=settings.access_token_ttl,
+        default_audience=settings.default_audience,
+        resources=tuple(settings.resources),
+        assertion_max_lifetime=settings.assertion_max_lifetime,
+        assertion_algorithms=tuple(settings.assertion_algorithms),
+        client_cache_ttl=settings.client_cache_ttl,
+    )
+
+
+async def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
+    """The configured backend: ``memory://`` or an SQL URL (migrated to head unless told not)."""
+    if settings.database_url == "memory://":
+        from gatepass.storage.memory import open_memory_stores
+
+        return open_memory_stores()
+    from gatepass.storage.sql.migrate import upgrade
+    from gatepass.storage.sql.stores import open_sql_stores
+
+    if migrate:
+        import asyncio
+
+        await asyncio.to_thread(upgrade, settings.database_url)
+    return await open_sql_stores(settings.database_url)
+
+
+@dataclass
+class Runtime:
+    """Everything a process needs to act as the server."""
+
+    settings: Settings
+    stores: Stores
+    server: AuthorizationServer
+    admin: Admin
+
+    async def reload_keys(self) -> None:
+        self.server.keyring = Keyring(await self.stores.keys.list_keys(), self.server.sealer)
+
+    async def close(self) -> None:
+        try:
+            await self.server.audit.flush()
+        finally:
+            await self.stores.close()
+
+
+async def _no_fetch(url: str) -> Mapping[str, Any]:
+    raise RuntimeError("fetching jwks_uri is not available in this process")
+
+
+async def open_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    fetch_jwks: JwksFetcher | None = None,
+    on_audit: Any = None,
+    stores: Stores | None = None,
+    migrate: bool = True,
+) -> Runtime:
+    """Open stores, make sure a signing key exists, and build the server and admin facade."""
+    clock = clock or SystemClock()
+    keks, pepper = local_secrets(settings)
+    sealer = KeySealer(keks)
+    stores = stores or await open_stores(settings, migrate=migrate)
+    try:
+        await ensure_signing_key(stores.keys, sealer, settings.signing_alg, clock)
+        keyring = Keyring(await stores.keys.list_keys(), sealer)
+    except BaseException:
+        await stores.close()
+        raise
+    auditor = Auditor(stores.audit, clock, on_audit)
+    hasher = SecretHasher(pepper)
+    server = AuthorizationServer(server_config(settings), stores, keyring, sealer, hasher, clock,
+                                 auditor, fetch_jwks or _no_fetch)
+    return Runtime(settings, stores, server, Admin(server))
+
+
+def describe_event(ev: AuditEvent) -> dict[str, Any]:
+    """An audit event as plain JSON-able data."""
+    return {"event": ev.event, "outcome": ev.outcome, "at": ev.at, "client_id": ev.client_id,
+            "scopes": list(ev.scopes), "reason": ev.reason, "actor": ev.actor,
+            "details": dict(ev.details)}

@@ -1,0 +1,149 @@
+"""The one settings model: TOML file (``--config``), secrets directory, ``GATEPASS_*`` environment.
+
+Priority from lowest to highest: defaults, TOML file, secrets directory, environment, explicit
+arguments. Secrets are ``SecretStr``; the issuer is configured, never derived from a Host header.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from gatepass.scopes import DEFAULT_SCOPES
+
+__all__ = ["ScopeSetting", "Settings", "load_settings"]
+
+SigningAlg = Literal["ES256", "RS256", "Ed25519"]
+
+
+class ScopeSetting(BaseModel):
+    """One scope of the catalog."""
+
+    name: str
+    description: str = ""
+    requires_approval: bool = False
+    min_tier: str | None = None
+    min_trust: int = 0
+
+
+def _default_catalog() -> list[ScopeSetting]:
+    return [
+        ScopeSetting(
+            name=s.name,
+            description=s.description,
+            requires_approval=s.requires_approval,
+            min_tier=s.min_tier,
+            min_trust=s.min_trust,
+        )
+        for s in DEFAULT_SCOPES
+    ]
+
+
+class Settings(BaseSettings):
+    """Gatepass server settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GATEPASS_", extra="forbid", env_nested_delimiter="__", validate_default=True
+    )
+
+    issuer: str = Field(
+        "http://127.0.0.1:8000", description="Issuer identifier (RFC 8414 §2): https URL, no query"
+    )
+    database_url: str = Field(
+        "sqlite+aiosqlite:///gatepass.db",
+        description="SQLAlchemy URL: SQLite file by default, postgresql+psycopg://… in production",
+    )
+    data_dir: Path = Field(
+        Path(".gatepass"), description="Where generated local secrets live (when not configured)"
+    )
+    redis_url: str | None = Field(None, description="Redis for shared revocation and replay state")
+    development: bool = Field(False, description="Allow http/loopback URLs (never in production)")
+    access_token_ttl: int = Field(3600, ge=60, le=86400, description="Access-token lifetime (s)")
+    default_audience: str | None = Field(
+        None, description="Token audience when no `resource` is requested (default: the issuer)"
+    )
+    resources: list[str] = Field(
+        default_factory=list, description="Resource indicators (RFC 8707) clients may request"
+    )
+    scopes: list[ScopeSetting] = Field(default_factory=_default_catalog)
+    signing_alg: SigningAlg = Field("ES256", description="Algorithm of newly generated keys")
+    key_encryption_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Fernet keys encrypting private keys at rest; first one encrypts (MultiFernet)",
+    )
+    secret_pepper: SecretStr | None = Field(
+        None, description="HMAC key for client-secret digests (generated on first start if unset)"
+    )
+    jwks_max_age: int = Field(300, ge=0, description="Cache-Control max-age of the JWKS (s)")
+    key_reload_interval: float = Field(10.0, gt=0, description="How often keys are re-read (s)")
+    client_cache_ttl: float = Field(5.0, ge=0, description="Client lookup cache lifetime (s)")
+    max_body_bytes: int = Field(16_384, ge=1024, description="Cap on request bodies (bytes)")
+    assertion_max_lifetime: int = Field(
+        300, ge=10, description="Longest exp - now accepted for client assertions (s)"
+    )
+    assertion_algorithms: list[str] = Field(
+        default_factory=lambda: ["ES256", "ES384", "RS256", "PS256", "Ed25519"],
+        description="Algorithms accepted for private_key_jwt client assertions",
+    )
+    jwks_fetch_timeout: float = Field(3.0, gt=0, description="Timeout fetching a client's jwks_uri")
+    audit_flush_interval: float = Field(0.2, gt=0, description="Audit batch flush interval (s)")
+    demo_client: bool = Field(True, description="Create a demo client on first start")
+    log_level: str = Field("INFO")
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_shape(cls, v: str) -> str:
+        if "?" in v or "#" in v:
+            raise ValueError("issuer must not contain a query or fragment (RFC 8414 §2)")
+        if not v.startswith(("https://", "http://")):
+            raise ValueError("issuer must be an https URL")
+        return v.rstrip("/")
+
+    def masked(self) -> dict[str, Any]:
+        """Settings as JSON-able data with secrets (and any database password) masked."""
+        data = self.model_dump(mode="json")
+        url = urlsplit(self.database_url)
+        if url.password:
+            netloc = url.netloc.replace(f":{url.password}@", ":**********@")
+            data["database_url"] = url._replace(netloc=netloc).geturl()
+        return data
+
+    @property
+    def audience(self) -> str:
+        return self.default_audience or self.issuer
+
+    def endpoint(self, path: str) -> str:
+        """Absolute URL of a server path under the issuer."""
+        return self.issuer + path
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls)
+        return (init_settings, env_settings, file_secret_settings, toml)
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from an optional TOML file, the environment and ``overrides``."""
+    if config is None:
+        return Settings(**overrides)
+    if not config.is_file():
+        raise FileNotFoundError(f"config file not found: {config}")
+    conf = SettingsConfigDict(**{**Settings.model_config, "toml_file": config})  # type: ignore[typeddict-item]
+    bound = type("Settings", (Settings,), {"model_config": conf})
+    return bound(**overrides)  # type: ignore[no-any-return]

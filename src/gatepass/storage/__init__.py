@@ -1,0 +1,1 @@
+"""Storage: narrow async contracts (``base``) and their backends (memory, SQL, Redis)."""

@@ -1,0 +1,101 @@
+"""Narrow async storage contracts the core depends on; backends return ``models`` objects.
+
+Each consumer asks only for the protocol it uses. Every backend passes the one contract suite in
+``tests/storage``. Writes that belong together (a client and its first secret) are atomic: a
+failed call leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from gatepass.models import AuditEvent, Client, ClientSecret, KeyState, SigningKey
+
+__all__ = [
+    "AuditLog",
+    "ClientStore",
+    "ConflictError",
+    "KeyStore",
+    "ReplayCache",
+    "RevocationStore",
+    "StorageError",
+    "Stores",
+]
+
+
+class StorageError(Exception):
+    """The backend could not complete the operation (connection lost, timeout, ...)."""
+
+
+class ConflictError(StorageError):
+    """A record with the same identifier already exists."""
+
+
+class ClientStore(Protocol):
+    async def get_client(self, client_id: str) -> Client | None: ...
+
+    async def create_client(self, client: Client, secrets: Sequence[ClientSecret] = ()) -> None:
+        """Insert a client with its initial secrets atomically; ``ConflictError`` if the id exists."""
+
+    async def update_client(self, client: Client) -> None:
+        """Replace a client's record; ``KeyError`` if it does not exist."""
+
+    async def list_clients(self) -> list[Client]: ...
+
+    async def add_secret(self, secret: ClientSecret) -> None: ...
+
+    async def list_secrets(self, client_id: str) -> list[ClientSecret]: ...
+
+    async def expire_secret(self, secret_id: str, expires_at: float) -> None:
+        """Set (or shorten) a secret's expiry; ``KeyError`` if unknown."""
+
+    async def delete_secret(self, secret_id: str) -> None: ...
+
+
+class KeyStore(Protocol):
+    async def list_keys(self) -> list[SigningKey]:
+        """All keys, retired included, oldest first."""
+
+    async def add_key(self, key: SigningKey) -> None: ...
+
+    async def set_key_state(self, kid: str, state: KeyState, at: float) -> None:
+        """Move a key to ``state``; ``KeyError`` if unknown."""
+
+
+class RevocationStore(Protocol):
+    async def revoke(self, jti: str, expires_at: float, revoked_at: float) -> None:
+        """Record ``jti`` as revoked until ``expires_at`` (the token's own ``exp``); idempotent."""
+
+    async def is_revoked(self, jti: str) -> bool: ...
+
+    async def revoked_since(self, since: float) -> list[tuple[str, float]]:
+        """(jti, expires_at) of revocations with ``revoked_at >= since``, oldest first."""
+
+    async def purge_expired(self, now: float) -> int: ...
+
+
+class ReplayCache(Protocol):
+    async def add_once(self, key: str, expires_at: float) -> bool:
+        """Remember ``key`` until ``expires_at``; False if it was already there (a replay)."""
+
+
+class AuditLog(Protocol):
+    async def record(self, events: Sequence[AuditEvent]) -> None:
+        """Append events (batched by the caller)."""
+
+    async def recent(self, limit: int = 100, client_id: str | None = None) -> list[AuditEvent]:
+        """Newest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """The set of stores a server is wired with; ``close`` releases connections."""
+
+    clients: ClientStore
+    keys: KeyStore
+    revocations: RevocationStore
+    replay: ReplayCache
+    audit: AuditLog
+    close: Callable[[], Awaitable[None]]

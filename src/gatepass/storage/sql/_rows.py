@@ -1,0 +1,125 @@
+"""Conversions between ``models`` records and SQL rows (JSON lists back to tuples)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import RowMapping
+
+from gatepass.models import AuditEvent, Client, ClientSecret, SigningKey
+
+Row = RowMapping
+
+
+def client_row(client: Client) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "created_at": client.created_at,
+        "status": client.status,
+        "allowed_scopes": list(client.allowed_scopes),
+        "default_scopes": list(client.default_scopes),
+        "allowed_resources": list(client.allowed_resources),
+        "grant_types": list(client.grant_types),
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "jwks": dict(client.jwks) if client.jwks is not None else None,
+        "jwks_uri": client.jwks_uri,
+        "agent_type": client.agent_type,
+        "owner": client.owner,
+        "tier": client.tier,
+        "trust_level": client.trust_level,
+        "client_metadata": dict(client.metadata),
+    }
+
+
+def to_client(row: Row) -> Client:
+    return Client(
+        client_id=row["client_id"],
+        name=row["name"],
+        created_at=row["created_at"],
+        status=row["status"],
+        allowed_scopes=tuple(row["allowed_scopes"]),
+        default_scopes=tuple(row["default_scopes"]),
+        allowed_resources=tuple(row["allowed_resources"]),
+        grant_types=tuple(row["grant_types"]),
+        token_endpoint_auth_method=row["token_endpoint_auth_method"],
+        jwks=row["jwks"],
+        jwks_uri=row["jwks_uri"],
+        agent_type=row["agent_type"],
+        owner=row["owner"],
+        tier=row["tier"],
+        trust_level=row["trust_level"],
+        metadata=row["client_metadata"],
+    )
+
+
+def secret_row(secret: ClientSecret) -> dict[str, Any]:
+    return {
+        "secret_id": secret.secret_id,
+        "client_id": secret.client_id,
+        "digest": secret.digest,
+        "created_at": secret.created_at,
+        "expires_at": secret.expires_at,
+    }
+
+
+def to_secret(row: Row) -> ClientSecret:
+    return ClientSecret(
+        secret_id=row["secret_id"],
+        client_id=row["client_id"],
+        digest=row["digest"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+    )
+
+
+def key_row(key: SigningKey) -> dict[str, Any]:
+    return {
+        "kid": key.kid,
+        "alg": key.alg,
+        "state": key.state,
+        "public_jwk": dict(key.public_jwk),
+        "private_jwk_encrypted": key.private_jwk_encrypted,
+        "created_at": key.created_at,
+        "state_changed_at": key.state_changed_at,
+    }
+
+
+def to_key(row: Row) -> SigningKey:
+    return SigningKey(
+        kid=row["kid"],
+        alg=row["alg"],
+        state=row["state"],
+        public_jwk=row["public_jwk"],
+        private_jwk_encrypted=bytes(row["private_jwk_encrypted"]),
+        created_at=row["created_at"],
+        state_changed_at=row["state_changed_at"],
+    )
+
+
+def event_row(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "event": event.event,
+        "outcome": event.outcome,
+        "at": event.at,
+        "client_id": event.client_id,
+        "scopes": list(event.scopes),
+        "reason": event.reason,
+        "actor": event.actor,
+        "details": dict(event.details),
+    }
+
+
+def to_event(row: Row) -> AuditEvent:
+    return AuditEvent(
+        event=row["event"],
+        outcome=row["outcome"],
+        at=row["at"],
+        client_id=row["client_id"],
+        scopes=tuple(row["scopes"]),
+        reason=row["reason"],
+        actor=row["actor"],
+        details=row["details"],
+        event_id=row["event_id"],
+    )

@@ -1,0 +1,59 @@
+"""Async engine factory for SQLite (aiosqlite, the default) and PostgreSQL (psycopg 3).
+
+Plain ``sqlite:///`` and ``postgresql://`` URLs are mapped to their async drivers. SQLite
+connections get WAL, a busy timeout and foreign keys at connect time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+__all__ = ["async_url", "create_engine"]
+
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+}
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+POSTGRES_POOL: dict[str, Any] = {
+    "pool_size": 10,
+    "max_overflow": 20,
+    "pool_timeout": 30,
+    "pool_recycle": 1800,
+    "pool_pre_ping": True,
+}
+
+
+def async_url(url: str | URL) -> URL:
+    """``url`` with a plain ``sqlite``/``postgresql`` scheme switched to its async driver."""
+    parsed = make_url(url)
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    return parsed.set(drivername=driver) if driver else parsed
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
+    """An ``AsyncEngine`` for ``url``; ``kwargs`` override the defaults given to SQLAlchemy."""
+    target = async_url(url)
+    backend = target.get_backend_name()
+    if backend == "postgresql":
+        kwargs = {**POSTGRES_POOL, **kwargs}
+    engine = create_async_engine(target, **kwargs)
+    if backend == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    return engine

@@ -1,0 +1,133 @@
+"""Initial schema: clients, secrets, signing keys, revocations, replay cache, audit events.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0001"
+down_revision: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+ID = sa.String(255)
+
+
+def _clients() -> None:
+    op.create_table(
+        "clients",
+        sa.Column("client_id", ID, nullable=False),
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("status", sa.String(32), nullable=False),
+        sa.Column("allowed_scopes", sa.JSON(), nullable=False),
+        sa.Column("default_scopes", sa.JSON(), nullable=False),
+        sa.Column("allowed_resources", sa.JSON(), nullable=False),
+        sa.Column("grant_types", sa.JSON(), nullable=False),
+        sa.Column("token_endpoint_auth_method", sa.String(64), nullable=False),
+        sa.Column("jwks", sa.JSON(none_as_null=True), nullable=True),
+        sa.Column("jwks_uri", sa.Text(), nullable=True),
+        sa.Column("agent_type", sa.String(64), nullable=True),
+        sa.Column("owner", ID, nullable=True),
+        sa.Column("tier", sa.String(64), nullable=True),
+        sa.Column("trust_level", sa.Integer(), nullable=False),
+        sa.Column("client_metadata", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("client_id", name=op.f("pk_clients")),
+    )
+    op.create_index(op.f("ix_clients_owner"), "clients", ["owner"])
+    op.create_table(
+        "client_secrets",
+        sa.Column("secret_id", ID, nullable=False),
+        sa.Column("client_id", ID, nullable=False),
+        sa.Column("digest", sa.String(255), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint("secret_id", name=op.f("pk_client_secrets")),
+        sa.ForeignKeyConstraint(
+            ["client_id"],
+            ["clients.client_id"],
+            name=op.f("fk_client_secrets_client_id_clients"),
+            ondelete="CASCADE",
+        ),
+    )
+    op.create_index(op.f("ix_client_secrets_client_id"), "client_secrets", ["client_id"])
+
+
+def _keys_and_tokens() -> None:
+    op.create_table(
+        "signing_keys",
+        sa.Column("kid", ID, nullable=False),
+        sa.Column("alg", sa.String(32), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("public_jwk", sa.JSON(), nullable=False),
+        sa.Column("private_jwk_encrypted", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("state_changed_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("kid", name=op.f("pk_signing_keys")),
+    )
+    op.create_table(
+        "revoked_tokens",
+        sa.Column("jti", ID, nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=False),
+        sa.Column("revoked_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("jti", name=op.f("pk_revoked_tokens")),
+    )
+    op.create_index(op.f("ix_revoked_tokens_expires_at"), "revoked_tokens", ["expires_at"])
+    op.create_index(op.f("ix_revoked_tokens_revoked_at"), "revoked_tokens", ["revoked_at"])
+    op.create_table(
+        "replay_cache",
+        sa.Column("key", sa.String(512), nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_replay_cache")),
+    )
+    op.create_index(op.f("ix_replay_cache_expires_at"), "replay_cache", ["expires_at"])
+
+
+def _audit() -> None:
+    op.create_table(
+        "audit_events",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("event_id", sa.String(64), nullable=True),
+        sa.Column("event", sa.String(128), nullable=False),
+        sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("at", sa.Float(), nullable=False),
+        sa.Column("client_id", ID, nullable=True),
+        sa.Column("scopes", sa.JSON(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("actor", ID, nullable=True),
+        sa.Column("details", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
+        sa.UniqueConstraint("event_id", name=op.f("uq_audit_events_event_id")),
+    )
+    op.create_index(op.f("ix_audit_events_at"), "audit_events", ["at"])
+    op.create_index(op.f("ix_audit_events_client_id"), "audit_events", ["client_id"])
+
+
+def upgrade() -> None:
+    _clients()
+    _keys_and_tokens()
+    _audit()
+
+
+def downgrade() -> None:
+    for table in (
+        "audit_events",
+        "replay_cache",
+        "revoked_tokens",
+        "signing_keys",
+        "client_secrets",
+        "clients",
+    ):
+        op.drop_table(table)

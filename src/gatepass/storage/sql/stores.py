@@ -1,0 +1,212 @@
+"""SQL backend of the storage contracts: SQLAlchemy Core on an async engine (SQLite, Postgres).
+
+Each method is one transaction. Duplicate identifiers raise ``ConflictError``, a missing parent
+row ``KeyError``, and any other driver or connection failure ``StorageError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import Table, delete, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gatepass.clock import Clock, SystemClock
+from gatepass.models import AuditEvent, Client, ClientSecret, KeyState, SigningKey
+from gatepass.storage.base import ConflictError, StorageError, Stores
+from gatepass.storage.sql import _rows
+from gatepass.storage.sql.engine import create_engine
+from gatepass.storage.sql.tables import (
+    audit_events,
+    client_secrets,
+    clients,
+    replay_cache,
+    revoked_tokens,
+    signing_keys,
+)
+
+__all__ = [
+    "SqlAuditLog",
+    "SqlClientStore",
+    "SqlKeyStore",
+    "SqlReplayCache",
+    "SqlRevocationStore",
+    "open_sql_stores",
+]
+
+_AUDIT_CHUNK = 500  # rows per multi-VALUES insert, well under SQLite's bound-parameter limit
+
+
+def _integrity_error(exc: IntegrityError) -> Exception:
+    code = getattr(exc.orig, "sqlstate", None)
+    text = str(exc.orig)
+    if code == "23505" or "UNIQUE constraint failed" in text:
+        return ConflictError("a record with the same identifier already exists")
+    if code == "23503" or "FOREIGN KEY constraint failed" in text:
+        return KeyError("the referenced record does not exist")
+    return StorageError("integrity error")
+
+
+class _SqlStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction, committed on success; database errors become storage errors."""
+        try:
+            async with self._engine.begin() as conn:
+                yield conn
+        except IntegrityError as exc:
+            raise _integrity_error(exc) from exc
+        except (SQLAlchemyError, OSError) as exc:
+            raise StorageError(f"database unavailable: {type(exc).__name__}") from exc
+
+    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        """The dialect's INSERT, which knows ON CONFLICT."""
+        if self._engine.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    async def _fetch(self, statement: Any) -> list[_rows.Row]:
+        async with self._tx() as conn:
+            return list((await conn.execute(statement)).mappings().all())
+
+    async def _change(self, statement: Any) -> int:
+        """Run a write; returns the number of rows it touched."""
+        async with self._tx() as conn:
+            return (await conn.execute(statement)).rowcount
+
+
+class SqlClientStore(_SqlStore):
+    async def get_client(self, client_id: str) -> Client | None:
+        rows = await self._fetch(select(clients).where(clients.c.client_id == client_id))
+        return _rows.to_client(rows[0]) if rows else None
+
+    async def create_client(self, client: Client, secrets: Sequence[ClientSecret] = ()) -> None:
+        if any(s.client_id != client.client_id for s in secrets):
+            raise ValueError(f"secrets must belong to client {client.client_id!r}")
+        async with self._tx() as conn:
+            await conn.execute(clients.insert().values(_rows.client_row(client)))
+            if secrets:
+                await conn.execute(client_secrets.insert(), [_rows.secret_row(s) for s in secrets])
+
+    async def update_client(self, client: Client) -> None:
+        row = _rows.client_row(client)
+        where = clients.c.client_id == row.pop("client_id")
+        if not await self._change(update(clients).where(where).values(row)):
+            raise KeyError(client.client_id)
+
+    async def list_clients(self) -> list[Client]:
+        query = select(clients).order_by(clients.c.created_at, clients.c.client_id)
+        return [_rows.to_client(r) for r in await self._fetch(query)]
+
+    async def add_secret(self, secret: ClientSecret) -> None:
+        await self._change(client_secrets.insert().values(_rows.secret_row(secret)))
+
+    async def list_secrets(self, client_id: str) -> list[ClientSecret]:
+        c = client_secrets.c
+        query = select(client_secrets).where(c.client_id == client_id)
+        query = query.order_by(c.created_at, c.secret_id)
+        return [_rows.to_secret(r) for r in await self._fetch(query)]
+
+    async def expire_secret(self, secret_id: str, expires_at: float) -> None:
+        statement = update(client_secrets).where(client_secrets.c.secret_id == secret_id)
+        if not await self._change(statement.values(expires_at=expires_at)):
+            raise KeyError(secret_id)
+
+    async def delete_secret(self, secret_id: str) -> None:
+        await self._change(delete(client_secrets).where(client_secrets.c.secret_id == secret_id))
+
+
+class SqlKeyStore(_SqlStore):
+    async def list_keys(self) -> list[SigningKey]:
+        query = select(signing_keys).order_by(signing_keys.c.created_at, signing_keys.c.kid)
+        return [_rows.to_key(r) for r in await self._fetch(query)]
+
+    async def add_key(self, key: SigningKey) -> None:
+        await self._change(signing_keys.insert().values(_rows.key_row(key)))
+
+    async def set_key_state(self, kid: str, state: KeyState, at: float) -> None:
+        statement = update(signing_keys).where(signing_keys.c.kid == kid)
+        if not await self._change(statement.values(state=state, state_changed_at=at)):
+            raise KeyError(kid)
+
+
+class SqlRevocationStore(_SqlStore):
+    async def revoke(self, jti: str, expires_at: float, revoked_at: float) -> None:
+        values = {"jti": jti, "expires_at": expires_at, "revoked_at": revoked_at}
+        statement = self._insert(revoked_tokens).values(values)
+        await self._change(statement.on_conflict_do_nothing(index_elements=["jti"]))
+
+    async def is_revoked(self, jti: str) -> bool:
+        query = select(exists().where(revoked_tokens.c.jti == jti).label("found"))
+        return bool((await self._fetch(query))[0]["found"])
+
+    async def revoked_since(self, since: float) -> list[tuple[str, float]]:
+        c = revoked_tokens.c
+        query = select(c.jti, c.expires_at).where(c.revoked_at >= since)
+        rows = await self._fetch(query.order_by(c.revoked_at, c.jti))
+        return [(r["jti"], r["expires_at"]) for r in rows]
+
+    async def purge_expired(self, now: float) -> int:
+        return await self._change(delete(revoked_tokens).where(revoked_tokens.c.expires_at <= now))
+
+
+class SqlReplayCache(_SqlStore):
+    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
+        super().__init__(engine)
+        self._clock = clock
+
+    async def add_once(self, key: str, expires_at: float) -> bool:
+        """One atomic upsert: insert, or take over the row only if it has expired."""
+        statement = self._insert(replay_cache).values(key=key, expires_at=expires_at)
+        statement = statement.on_conflict_do_update(
+            index_elements=["key"],
+            set_={"expires_at": statement.excluded.expires_at},
+            where=replay_cache.c.expires_at <= self._clock.now(),
+        )
+        return bool(await self._fetch(statement.returning(replay_cache.c.key)))
+
+    async def purge_expired(self, now: float) -> int:
+        """Drop entries expired at ``now``; returns how many (not part of the contract)."""
+        return await self._change(delete(replay_cache).where(replay_cache.c.expires_at <= now))
+
+
+class SqlAuditLog(_SqlStore):
+    async def record(self, events: Sequence[AuditEvent]) -> None:
+        rows = [_rows.event_row(e) for e in events]
+        if not rows:
+            return
+        async with self._tx() as conn:
+            for start in range(0, len(rows), _AUDIT_CHUNK):
+                chunk = rows[start : start + _AUDIT_CHUNK]
+                await conn.execute(audit_events.insert().values(chunk))
+
+    async def recent(self, limit: int = 100, client_id: str | None = None) -> list[AuditEvent]:
+        c = audit_events.c
+        query = select(audit_events).order_by(c.at.desc(), c.id.desc()).limit(limit)
+        if client_id is not None:
+            query = query.where(c.client_id == client_id)
+        return [_rows.to_event(r) for r in await self._fetch(query)]
+
+
+async def open_sql_stores(url: str, *, clock: Clock | None = None) -> Stores:
+    """Stores on one engine for ``url`` (migrate it first with ``migrate.upgrade``).
+
+    ``clock`` judges replay-cache expiry (default: the system clock). ``close`` disposes the
+    engine.
+    """
+    engine = create_engine(url)
+    return Stores(
+        clients=SqlClientStore(engine),
+        keys=SqlKeyStore(engine),
+        revocations=SqlRevocationStore(engine),
+        replay=SqlReplayCache(engine, clock or SystemClock()),
+        audit=SqlAuditLog(engine),
+        close=engine.dispose,
+    )

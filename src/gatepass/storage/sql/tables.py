@@ -1,0 +1,124 @@
+"""SQLAlchemy Core tables of the SQL backend; ``migrations/versions`` must stay in step with them.
+
+Times are epoch seconds (double precision), like ``models``. Tuples and mappings are JSON.
+Constraint and index names come from the naming convention, so migrations can refer to them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "audit_events",
+    "client_secrets",
+    "clients",
+    "metadata",
+    "replay_cache",
+    "revoked_tokens",
+    "signing_keys",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+ID = String(255)
+_BIG_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", ID, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("allowed_scopes", JSON, nullable=False),
+    Column("default_scopes", JSON, nullable=False),
+    Column("allowed_resources", JSON, nullable=False),
+    Column("grant_types", JSON, nullable=False),
+    Column("token_endpoint_auth_method", String(64), nullable=False),
+    Column("jwks", JSON(none_as_null=True), nullable=True),
+    Column("jwks_uri", Text, nullable=True),
+    Column("agent_type", String(64), nullable=True),
+    Column("owner", ID, nullable=True, index=True),
+    Column("tier", String(64), nullable=True),
+    Column("trust_level", Integer, nullable=False),
+    Column("client_metadata", JSON, nullable=False),
+)
+
+client_secrets = Table(
+    "client_secrets",
+    metadata,
+    Column("secret_id", ID, primary_key=True),
+    Column(
+        "client_id",
+        ID,
+        ForeignKey("clients.client_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("digest", String(255), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", ID, primary_key=True),
+    Column("alg", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("public_jwk", JSON, nullable=False),
+    Column("private_jwk_encrypted", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("state_changed_at", Float, nullable=False),
+)
+
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("jti", ID, primary_key=True),
+    Column("expires_at", Float, nullable=False, index=True),
+    Column("revoked_at", Float, nullable=False, index=True),
+)
+
+replay_cache = Table(
+    "replay_cache",
+    metadata,
+    Column("key", String(512), primary_key=True),
+    Column("expires_at", Float, nullable=False, index=True),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", _BIG_ID, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=True, unique=True),
+    Column("event", String(128), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("at", Float, nullable=False, index=True),
+    Column("client_id", ID, nullable=True, index=True),
+    Column("scopes", JSON, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("actor", ID, nullable=True),
+    Column("details", JSON, nullable=False),
+)

@@ -1,0 +1,63 @@
+"""AuditLog contract: batches are recorded whole, read back newest first."""
+
+from __future__ import annotations
+
+import pytest
+
+from gatepass.models import AuditEvent
+from gatepass.storage.base import ConflictError, Stores
+
+T0 = 1_800_000_000.0
+
+
+def event(n: int, client_id: str | None = "c1", event_id: str | None = None) -> AuditEvent:
+    return AuditEvent(
+        event="token.issued",
+        outcome="success" if n % 2 else "failure",
+        at=T0 + n,
+        client_id=client_id,
+        scopes=("read:docs", "write:docs"),
+        reason=None if n % 2 else "invalid_scope",
+        actor="system",
+        details={"n": n, "aud": ["https://api.example.com"]},
+        event_id=event_id,
+    )
+
+
+async def test_record_batch_and_read_newest_first(stores: Stores) -> None:
+    batch = [event(1, event_id="e1"), event(3, "c2"), event(2)]
+    await stores.audit.record(batch)
+    assert await stores.audit.recent() == [batch[1], batch[2], batch[0]]
+
+
+async def test_recent_limit_and_client_filter(stores: Stores) -> None:
+    await stores.audit.record([event(n, "c1" if n < 5 else "c2") for n in range(10)])
+    assert [e.at for e in await stores.audit.recent(limit=3)] == [T0 + 9, T0 + 8, T0 + 7]
+    only_c1 = await stores.audit.recent(limit=2, client_id="c1")
+    assert [e.at for e in only_c1] == [T0 + 4, T0 + 3]
+    assert await stores.audit.recent(client_id="nobody") == []
+
+
+async def test_same_time_keeps_insertion_order_newest_first(stores: Stores) -> None:
+    first = AuditEvent(event="a", outcome="success", at=T0)
+    second = AuditEvent(event="b", outcome="success", at=T0)
+    await stores.audit.record([first])
+    await stores.audit.record([second])
+    assert await stores.audit.recent() == [second, first]
+
+
+async def test_empty_batch_is_a_no_op(stores: Stores) -> None:
+    await stores.audit.record([])
+    assert await stores.audit.recent() == []
+
+
+async def test_duplicate_event_id_rejects_the_whole_batch(stores: Stores) -> None:
+    await stores.audit.record([event(1, event_id="e1")])
+    with pytest.raises(ConflictError):
+        await stores.audit.record([event(2, event_id="e2"), event(3, event_id="e1")])
+    assert [e.event_id for e in await stores.audit.recent()] == ["e1"]
+
+
+async def test_large_batch(stores: Stores) -> None:
+    await stores.audit.record([event(n) for n in range(1200)])
+    assert len(await stores.audit.recent(limit=5000)) == 1200

@@ -1,0 +1,91 @@
+"""RevocationStore and ReplayCache contracts, on memory, SQLite, PostgreSQL and Redis.
+
+Expiry times are real wall-clock times, because Redis judges expiry by its own clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from .conftest import TokenStores
+
+
+async def test_revoke_and_is_revoked(token_stores: TokenStores) -> None:
+    store, now = token_stores.revocations, time.time()
+    await store.revoke("jti-1", now + 3600, revoked_at=now)
+    assert await store.is_revoked("jti-1")
+    assert not await store.is_revoked("jti-2")
+
+
+async def test_revoke_is_idempotent_and_keeps_the_first_time(token_stores: TokenStores) -> None:
+    store, now = token_stores.revocations, time.time()
+    await store.revoke("jti-1", now + 3600, revoked_at=now)
+    await store.revoke("jti-1", now + 3600, revoked_at=now + 50)
+    assert await store.is_revoked("jti-1")
+    assert await store.revoked_since(0) == [("jti-1", now + 3600)]
+    assert await store.revoked_since(now + 1) == []
+
+
+async def test_revoked_since_filters_and_orders_oldest_first(token_stores: TokenStores) -> None:
+    store, now = token_stores.revocations, time.time()
+    await store.revoke("c", now + 300, revoked_at=now + 20)
+    await store.revoke("a", now + 100, revoked_at=now + 10)
+    await store.revoke("b", now + 200, revoked_at=now)
+    assert await store.revoked_since(now + 10) == [("a", now + 100), ("c", now + 300)]
+    assert await store.revoked_since(now) == [("b", now + 200), ("a", now + 100), ("c", now + 300)]
+    assert await store.revoked_since(now + 21) == []
+
+
+async def test_purge_expired(token_stores: TokenStores) -> None:
+    store, now = token_stores.revocations, time.time()
+    await store.revoke("short", now + 10, revoked_at=now)
+    await store.revoke("long", now + 1000, revoked_at=now)
+    assert await store.purge_expired(now + 100) == 1
+    assert await store.revoked_since(0) == [("long", now + 1000)]
+    assert not await store.is_revoked("short")
+    assert await store.is_revoked("long")
+    assert await store.purge_expired(now + 100) == 0
+
+
+async def test_replay_add_once_then_refused(token_stores: TokenStores) -> None:
+    replay, exp = token_stores.replay, time.time() + 300
+    assert await replay.add_once("client-1:jti-1", exp) is True
+    assert await replay.add_once("client-1:jti-1", exp) is False
+    assert await replay.add_once("client-1:jti-2", exp) is True
+
+
+async def test_replay_expired_entry_can_be_added_again(token_stores: TokenStores) -> None:
+    replay, now = token_stores.replay, time.time()
+    assert await replay.add_once("k", now - 1) is True  # already expired when written
+    assert await replay.add_once("k", now + 300) is True
+    assert await replay.add_once("k", now + 600) is False
+
+
+async def test_replay_twenty_concurrent_adds_one_wins(token_stores: TokenStores) -> None:
+    exp = time.time() + 300
+    results = await asyncio.gather(*(token_stores.replay.add_once("race", exp) for _ in range(20)))
+    assert results.count(True) == 1
+
+
+@pytest.mark.redis
+async def test_redis_revoke_publishes_the_jti(token_stores: TokenStores, redis_url: str) -> None:
+    if token_stores.backend != "redis":
+        pytest.skip("publishing is a Redis feature")
+    from redis.asyncio import Redis
+
+    listener = Redis.from_url(redis_url)
+    pubsub = listener.pubsub()
+    try:
+        await pubsub.subscribe(f"{token_stores.prefix}revocations")
+        assert (await pubsub.get_message(timeout=2))["type"] == "subscribe"  # type: ignore[index]
+        await token_stores.revocations.revoke("jti-9", 1_900_000_000.0, revoked_at=time.time())
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
+        assert message is not None
+        assert json.loads(message["data"]) == {"jti": "jti-9", "exp": 1_900_000_000.0}
+    finally:
+        await pubsub.aclose()
+        await listener.aclose()
