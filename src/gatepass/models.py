@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 __all__ = [
     "AgentType",
+    "ApprovalRequest",
     "AuditEvent",
+    "BillingToken",
     "Client",
     "ClientSecret",
     "ClientStatus",
@@ -33,6 +35,7 @@ class ScopeDef:
     requires_approval: bool = False
     min_tier: str | None = None
     min_trust: int = 0
+    internal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,8 @@ class Client:
     tier: str | None = None
     trust_level: int = 0
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    registration_token_digest: str | None = None
+    registration_fingerprint: str | None = None
 
     @property
     def is_active(self) -> bool:
@@ -134,3 +139,38 @@ class Principal:
 
     def has_scopes(self, *required: str) -> bool:
         return all(s in self.scopes for s in required)
+
+
+ApprovalStatus = Literal["pending", "approved", "denied"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """Scopes an agent asked for that wait for its owner's decision."""
+
+    request_id: str
+    client_id: str
+    scopes: tuple[str, ...]
+    created_at: float
+    status: ApprovalStatus = "pending"
+    granted: tuple[str, ...] = ()
+    decided_at: float | None = None
+    decided_by: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BillingToken:
+    """A prepaid billing token the operator issued, stored as a keyed digest.
+
+    ``max_uses`` None means reusable without limit (per account); ``uses`` counts registrations.
+    """
+
+    token_id: str
+    digest: str
+    tier: str
+    account_id: str
+    created_at: float
+    max_uses: int | None = 1
+    uses: int = 0
+    expires_at: float | None = None

@@ -16,13 +16,21 @@ from cryptography.fernet import Fernet
 
 from gatepass.clock import Clock, SystemClock
 from gatepass.core.admin import Admin
+from gatepass.core.agents import AgentRegistrar, RegistrationLimiter
+from gatepass.core.attestation import AttestationVerifier
+from gatepass.core.billing import BillingGate, FreeTierGate, PrepaidBillingGate
+from gatepass.core.provisioning import Provisioner
+from gatepass.core.registration import DynamicRegistration
+from gatepass.errors import BillingRequired
+from gatepass.http.fetch import check_public_url
 from gatepass.core.audit import Auditor
 from gatepass.core.client_auth.private_key_jwt import JwksFetcher
-from gatepass.core.config import ServerConfig
+from gatepass.core.config import AgentPolicy, AttestationIssuer, ServerConfig
 from gatepass.core.credentials import SecretHasher
 from gatepass.core.server import AuthorizationServer
 from gatepass.keys import Keyring, KeySealer, ensure_signing_key
 from gatepass.models import AuditEvent, ScopeDef
+from gatepass.ratelimit.policy import DEFAULT_TIERS, Tier
 from gatepass.settings import Settings
 from gatepass.storage.base import Stores
 
@@ -50,6 +58,30 @@ def local_secrets(settings: Settings) -> tuple[list[str], bytes]:
     return keks or [stored["key_encryption_key"]], (pepper or stored["secret_pepper"]).encode()
 
 
+def agent_policy(settings: Settings) -> AgentPolicy:
+    a = settings.agents
+    return AgentPolicy(
+        tos_url=a.tos_url, tos_version=a.tos_version, documentation_url=a.documentation_url,
+        billing_options=tuple(a.billing_options), free_tier=a.free_tier,
+        rate_limits={name: _limits_view(t) for name, t in DEFAULT_TIERS.items()},
+        trust_levels=tuple(a.trust_levels), promotion_min_age=tuple(a.promotion_min_age),
+        promotion_min_tokens=tuple(a.promotion_min_tokens), secret_grace=a.secret_rotation_grace,
+        dedup_window=a.dedup_window,
+        attestation_issuers=tuple(AttestationIssuer(**i.model_dump())
+                                  for i in a.attestation_issuers),
+        development=settings.development,
+    )
+
+
+def _limits_view(tier: Tier) -> dict[str, int]:
+    view = {"requests_per_minute": tier.per_minute}
+    if tier.burst is not None:
+        view["burst"] = tier.burst
+    if tier.per_day is not None:
+        view["requests_per_day"] = tier.per_day
+    return view
+
+
 def server_config(settings: Settings) -> ServerConfig:
     return ServerConfig(
         issuer=settings.issuer,
@@ -60,6 +92,7 @@ def server_config(settings: Settings) -> ServerConfig:
         assertion_max_lifetime=settings.assertion_max_lifetime,
         assertion_algorithms=tuple(settings.assertion_algorithms),
         client_cache_ttl=settings.client_cache_ttl,
+        agents=agent_policy(settings),
     )
 
 
@@ -87,6 +120,8 @@ class Runtime:
     stores: Stores
     server: AuthorizationServer
     admin: Admin
+    agents: AgentRegistrar
+    registration: DynamicRegistration
 
     async def reload_keys(self) -> None:
         self.server.keyring = Keyring(await self.stores.keys.list_keys(), self.server.sealer)
@@ -110,6 +145,8 @@ async def open_runtime(
     on_audit: Any = None,
     stores: Stores | None = None,
     migrate: bool = True,
+    billing: BillingGate | None = None,
+    account_limiter: RegistrationLimiter | None = None,
 ) -> Runtime:
     """Open stores, make sure a signing key exists, and build the server and admin facade."""
     clock = clock or SystemClock()
@@ -126,7 +163,37 @@ async def open_runtime(
     hasher = SecretHasher(pepper)
     server = AuthorizationServer(server_config(settings), stores, keyring, sealer, hasher, clock,
                                  auditor, fetch_jwks or _no_fetch)
-    return Runtime(settings, stores, server, Admin(server))
+    agents, registration = _registration(settings, server, fetch_jwks or _no_fetch, billing,
+                                         account_limiter)
+    return Runtime(settings, stores, server, Admin(server), agents, registration)
+
+
+def _registration(
+    settings: Settings, server: AuthorizationServer, fetch: JwksFetcher,
+    billing: BillingGate | None, account_limiter: RegistrationLimiter | None,
+) -> tuple[AgentRegistrar, DynamicRegistration]:
+    policy = server.config.agents
+    required = BillingRequired(
+        "Valid billing method required for agent registration",
+        extra={"billing_options": [{"type": o["type"], "endpoint": _absolute(server, o["endpoint"])}
+                                   for o in policy.billing_options]},
+    )
+    gate: BillingGate = billing or PrepaidBillingGate(server.stores.billing, server.clock, required)
+    if policy.free_tier:
+        gate = FreeTierGate(gate, policy.free_tier)
+    verifier = AttestationVerifier(policy.attestation_issuers, server.config.issuer, server.clock,
+                                   fetch)
+
+    async def guard(url: str) -> None:
+        await check_public_url(url, development=settings.development)
+
+    provisioner = Provisioner(server, gate, guard)
+    return (AgentRegistrar(server, provisioner, gate, verifier, account_limiter),
+            DynamicRegistration(server, provisioner, gate, verifier))
+
+
+def _absolute(server: AuthorizationServer, path: str) -> str:
+    return path if "://" in path else server.config.issuer + path
 
 
 def describe_event(ev: AuditEvent) -> dict[str, Any]:

@@ -36,6 +36,8 @@ DEFAULT_SCOPES: tuple[ScopeDef, ...] = (
         requires_approval=True,
         min_trust=2,
     ),
+    ScopeDef("gatepass:admin", "Operate Gatepass through the admin API", internal=True),
+    ScopeDef("gatepass:introspect", "Introspect any token (resource servers)", internal=True),
 )
 
 

@@ -20,7 +20,7 @@ from pydantic_settings import (
 
 from gatepass.scopes import DEFAULT_SCOPES
 
-__all__ = ["ScopeSetting", "Settings", "load_settings"]
+__all__ = ["AgentSettings", "AttestationIssuerSetting", "ScopeSetting", "Settings", "load_settings"]
 
 SigningAlg = Literal["ES256", "RS256", "Ed25519"]
 
@@ -33,6 +33,45 @@ class ScopeSetting(BaseModel):
     requires_approval: bool = False
     min_tier: str | None = None
     min_trust: int = 0
+    internal: bool = False
+
+
+class AttestationIssuerSetting(BaseModel):
+    """A trusted agent-framework issuer of software statements."""
+
+    issuer: str
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
+    trust_level: int = 1
+    name: str = ""
+
+
+class AgentSettings(BaseModel):
+    """Self-registration: terms, billing, abuse gates, trust levels."""
+
+    tos_url: str = Field("/terms/agent-tos", description="Terms of service for agents")
+    tos_version: str = "2026-02-01"
+    documentation_url: str = Field("/llms.txt", description="Where agents read how to use us")
+    free_tier: str | None = Field(None, description="Tier given without billing (None: pay)")
+    billing_webhook_url: str | None = Field(
+        None, description="POSTed {billing_token}; answers {valid, tier, account_id}"
+    )
+    billing_webhook_timeout: float = 3.0
+    billing_options: list[dict[str, str]] = Field(
+        default_factory=lambda: [{"type": "prepaid", "endpoint": "/api/v1/billing/prepaid"}]
+    )
+    registrations_per_ip_per_hour: int = Field(5, ge=1)
+    registrations_per_account_per_day: int = Field(50, ge=1)
+    trusted_proxies: list[str] = Field(default_factory=list, description="CIDRs setting XFF")
+    trust_levels: list[str] = Field(default_factory=lambda: ["new", "established", "trusted"])
+    promotion_min_age: list[float] = Field(default_factory=lambda: [0.0, 86_400.0, 2_592_000.0])
+    promotion_min_tokens: list[int] = Field(default_factory=lambda: [0, 100, 10_000])
+    secret_rotation_grace: float = Field(86_400.0, ge=0, description="Old secret stays valid (s)")
+    dedup_window: float = Field(600.0, ge=0, description="Identical registrations merge (s)")
+    attestation_issuers: list[AttestationIssuerSetting] = Field(default_factory=list)
+    initial_access_token: SecretStr | None = Field(
+        None, description="If set, RFC 7591 registration requires it as a bearer token"
+    )
 
 
 def _default_catalog() -> list[ScopeSetting]:
@@ -43,6 +82,7 @@ def _default_catalog() -> list[ScopeSetting]:
             requires_approval=s.requires_approval,
             min_tier=s.min_tier,
             min_trust=s.min_trust,
+            internal=s.internal,
         )
         for s in DEFAULT_SCOPES
     ]
@@ -97,6 +137,7 @@ class Settings(BaseSettings):
     jwks_fetch_timeout: float = Field(3.0, gt=0, description="Timeout fetching a client's jwks_uri")
     audit_flush_interval: float = Field(0.2, gt=0, description="Audit batch flush interval (s)")
     demo_client: bool = Field(True, description="Create a demo client on first start")
+    agents: AgentSettings = Field(default_factory=AgentSettings)
     log_level: str = Field("INFO")
 
     @field_validator("issuer")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 import uuid
@@ -59,7 +58,7 @@ class PrincipalFromHeader:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         raw = dict(scope.get("headers", ())).get(b"x-test-principal")
         if raw is not None:
-            client_id, agent_type, tier = (raw.decode().split(";") + ["", ""])[:3]
+            client_id, agent_type, tier = [*raw.decode().split(";"), "", ""][:3]
             scope[PRINCIPAL_SCOPE_KEY] = principal(client_id, agent_type or None, tier or None)
         await self.app(scope, receive, send)
 
@@ -157,11 +156,11 @@ async def drain(send: Callable[[], Awaitable[httpx.Response]], count: int) -> li
 
 
 @pytest.fixture(autouse=True)
-async def _away_from_window_edges() -> None:
+def _away_from_window_edges() -> None:
     """Memory sliding windows align to epoch multiples: start a test away from a 10 s edge."""
     into = time.time() % 10
     if into > 9.0:
-        await asyncio.sleep(10.05 - into)
+        time.sleep(10.05 - into)
 
 
 @pytest.fixture

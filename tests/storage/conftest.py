@@ -64,8 +64,6 @@ async def stores(store_url: str) -> AsyncIterator[Stores]:
 class TokenStores:
     revocations: RevocationStore
     replay: ReplayCache
-    backend: str
-    prefix: str = ""  # Redis key prefix (also names the revocation channel)
 
 
 @pytest.fixture(params=TOKEN_BACKENDS)
@@ -84,7 +82,7 @@ async def _open_token_stores(url: str) -> AsyncIterator[TokenStores]:
     if not url.startswith("redis"):
         full = open_memory_stores() if url == "memory" else await open_sql_stores(url)
         try:
-            yield TokenStores(full.revocations, full.replay, backend=url.split(":")[0])
+            yield TokenStores(full.revocations, full.replay)
         finally:
             await full.close()
         return
@@ -97,7 +95,7 @@ async def _open_token_stores(url: str) -> AsyncIterator[TokenStores]:
     client = Redis.from_url(url)
     try:
         revocations = RedisRevocationStore(client, prefix=prefix)
-        yield TokenStores(revocations, RedisReplayCache(client, prefix=prefix), "redis", prefix)
+        yield TokenStores(revocations, RedisReplayCache(client, prefix=prefix))
     finally:
         keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
         if keys:

@@ -31,6 +31,8 @@ def full_client(client_id: str = "agent-1", created_at: float = T0) -> Client:
         tier="premium",
         trust_level=3,
         metadata={"contacts": ["ops@example.com"], "tos_accepted": True, "nested": {"n": 1.5}},
+        registration_token_digest="hmac-rat",
+        registration_fingerprint="fp-0123",
     )
 
 
@@ -40,6 +42,8 @@ def secret(secret_id: str, client_id: str = "agent-1", at: float = T0) -> Client
 
 async def test_create_and_get_round_trip_every_field(stores: Stores) -> None:
     client = full_client()
+    unset = [f.name for f in dataclasses.fields(Client) if getattr(client, f.name) == f.default]
+    assert unset == [], "full_client() must set every field"
     await stores.clients.create_client(client)
     assert await stores.clients.get_client("agent-1") == client
 

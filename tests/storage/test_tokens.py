@@ -6,10 +6,7 @@ Expiry times are real wall-clock times, because Redis judges expiry by its own c
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-
-import pytest
 
 from .conftest import TokenStores
 
@@ -69,23 +66,3 @@ async def test_replay_twenty_concurrent_adds_one_wins(token_stores: TokenStores)
     exp = time.time() + 300
     results = await asyncio.gather(*(token_stores.replay.add_once("race", exp) for _ in range(20)))
     assert results.count(True) == 1
-
-
-@pytest.mark.redis
-async def test_redis_revoke_publishes_the_jti(token_stores: TokenStores, redis_url: str) -> None:
-    if token_stores.backend != "redis":
-        pytest.skip("publishing is a Redis feature")
-    from redis.asyncio import Redis
-
-    listener = Redis.from_url(redis_url)
-    pubsub = listener.pubsub()
-    try:
-        await pubsub.subscribe(f"{token_stores.prefix}revocations")
-        assert (await pubsub.get_message(timeout=2))["type"] == "subscribe"  # type: ignore[index]
-        await token_stores.revocations.revoke("jti-9", 1_900_000_000.0, revoked_at=time.time())
-        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
-        assert message is not None
-        assert json.loads(message["data"]) == {"jti": "jti-9", "exp": 1_900_000_000.0}
-    finally:
-        await pubsub.aclose()
-        await listener.aclose()

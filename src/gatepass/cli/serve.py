@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -35,5 +36,6 @@ def serve(
         console.print("[bold]Demo client created[/bold] (secret shown only now):")
         console.print(f"  client_id:     {created.client.client_id}")
         console.print(f"  client_secret: {created.secret}")
+    os.environ["GATEPASS_MIGRATE"] = "0"  # done above, once; workers must not race on it
     uvicorn.run("gatepass.http.asgi:app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False, proxy_headers=False)

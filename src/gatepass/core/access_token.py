@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from gatepass.clock import Clock
 from gatepass.core.config import ServerConfig
+from gatepass.core.policy import ceiling_violation
 from gatepass.errors import InvalidScope, InvalidTarget
 from gatepass.keys import Keyring
 from gatepass.models import Client
@@ -41,7 +42,8 @@ def resolve_scopes(client: Client, requested: str | None, config: ServerConfig) 
     """Requested scopes, all of which must be known and allowed; none requested -> defaults."""
     wanted = parse_scope(requested)
     if not wanted:
-        return client.default_scopes or client.allowed_scopes
+        defaults = client.default_scopes or client.allowed_scopes
+        return tuple(s for s in defaults if _permitted(client, s, config))
     unknown = [s for s in wanted if config.scope(s) is None]
     if unknown:
         raise InvalidScope(f"Unknown scope: {' '.join(unknown)}", extra={"unknown_scopes": unknown})
@@ -51,7 +53,17 @@ def resolve_scopes(client: Client, requested: str | None, config: ServerConfig) 
             f"Scope not allowed for this client: {' '.join(denied)}",
             extra={"denied_scopes": denied, "allowed_scopes": list(client.allowed_scopes)},
         )
+    for name in wanted:
+        spec = config.scope(name)
+        why = ceiling_violation(config, client, spec) if spec is not None else None
+        if why is not None:
+            raise InvalidScope(f"Scope {name} {why}", extra={"denied_scopes": [name]})
     return wanted
+
+
+def _permitted(client: Client, name: str, config: ServerConfig) -> bool:
+    spec = config.scope(name)
+    return spec is not None and ceiling_violation(config, client, spec) is None
 
 
 def resolve_audience(client: Client, resources: Sequence[str], config: ServerConfig) -> list[str]:

@@ -8,8 +8,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from gatepass.core.credentials import new_client_id, new_secret
-from gatepass.errors import InvalidClientMetadata, InvalidScope, NotFound
-from gatepass.models import Client, ClientSecret, ClientStatus
+from gatepass.errors import InvalidClientMetadata, InvalidRequest, InvalidScope, NotFound
+from gatepass.models import ApprovalRequest, Client, ClientSecret, ClientStatus
+from gatepass.storage.base import ConflictError
 from gatepass.scopes import parse_scope
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class Admin:
             raise InvalidClientMetadata("jwks must be a JWK Set with a 'keys' array")
         now = self._server.clock.now()
         keyed = jwks is not None or jwks_uri is not None
+        fields.setdefault("trust_level", self._server.config.agents.max_trust)
         client = Client(
             client_id=new_client_id(fields.pop("client_id_prefix", "client_")),
             name=name,
@@ -118,3 +120,93 @@ class Admin:
         self._server.audit.emit("client.secret_rotated", "success", client_id=client_id,
                                 actor=actor, grace_seconds=grace_seconds)
         return secret, await self._store.list_secrets(client_id)
+
+    async def drop_secret(self, client_id: str, secret_id: str, *, actor: str = "cli") -> None:
+        """Remove one secret now (e.g. the old one, before its grace period ends)."""
+        secrets_ = await self._store.list_secrets(client_id)
+        if not any(s.secret_id == secret_id for s in secrets_):
+            raise NotFound(f"No secret {secret_id} for {client_id}")
+        if len(secrets_) == 1:
+            raise InvalidClientMetadata("Cannot drop the last secret; rotate first")
+        await self._store.delete_secret(secret_id)
+        self._server.directory.invalidate(client_id)
+        self._server.audit.emit("client.secret_dropped", "success", client_id=client_id,
+                                actor=actor, secret_id=secret_id)
+
+    async def decide(self, request_id: str, approve: bool, *, scopes: Sequence[str] | None = None,
+                     actor: str, reason: str | None = None) -> ApprovalRequest:
+        """Approve (all or a narrower subset) or deny a pending approval request."""
+        approvals = self._server.stores.approvals
+        request = await approvals.get_approval(request_id)
+        if request is None:
+            raise NotFound(f"No approval request {request_id}")
+        granted: tuple[str, ...] = ()
+        if approve:
+            granted = request.scopes if scopes is None else tuple(parse_scope(list(scopes)))
+            extra = [s for s in granted if s not in request.scopes]
+            if extra:
+                raise InvalidScope(f"Not part of the request: {' '.join(extra)}")
+        try:
+            decided = await approvals.decide_approval(
+                request_id, "approved" if approve else "denied", granted, actor, reason,
+                self._server.clock.now())
+        except ConflictError as exc:
+            raise InvalidRequest(f"Approval request {request_id} was already decided") from exc
+        if granted:
+            client = await self.get_client(request.client_id)
+            merged = tuple(dict.fromkeys((*client.allowed_scopes, *granted)))
+            await self._store.update_client(replace(client, allowed_scopes=merged))
+            self._server.directory.invalidate(client.client_id)
+        self._server.audit.emit(f"approval.{decided.status}", "success",
+                                client_id=request.client_id, scopes=granted, actor=actor,
+                                reason=reason, request_id=request_id,
+                                requested=list(request.scopes))
+        return decided
+
+    async def suspend(self, client_id: str, *, actor: str, reason: str | None = None) -> int:
+        """Kill switch: no more tokens, and every outstanding token is revoked. Returns how many."""
+        await self.set_status(client_id, "suspended", actor=actor, reason=reason)
+        await self._server.audit.flush()
+        now = self._server.clock.now()
+        since = now - self._server.config.access_token_ttl
+        revoked = 0
+        for ev in await self._server.stores.audit.find(client_id, "token.issued", since):
+            jti, exp = ev.details.get("jti"), ev.details.get("exp")
+            if isinstance(jti, str) and isinstance(exp, int | float) and exp > now:
+                await self._server.stores.revocations.revoke(jti, float(exp), now)
+                revoked += 1
+        self._server.audit.emit("client.tokens_revoked", "success", client_id=client_id,
+                                actor=actor, count=revoked)
+        return revoked
+
+    async def set_trust(self, client_id: str, level: int, *, actor: str,
+                        reason: str | None = None) -> Client:
+        """Promote (or demote) an agent's trust level; takes effect at its next token request."""
+        policy = self._server.config.agents
+        if not 0 <= level <= policy.max_trust:
+            raise InvalidRequest(f"Trust level must be between 0 and {policy.max_trust}")
+        client = replace(await self.get_client(client_id), trust_level=level)
+        await self._store.update_client(client)
+        self._server.directory.invalidate(client_id)
+        self._server.audit.emit("client.trust_changed", "success", client_id=client_id,
+                                actor=actor, reason=reason, trust_level=level)
+        return client
+
+    async def apply_promotion_rules(self, client_id: str) -> int | None:
+        """Promote one level when the configured age and usage rules hold and no violations
+        (refusals for scope or suspension) are on record. Returns the new level, or None."""
+        client = await self.get_client(client_id)
+        policy = self._server.config.agents
+        nxt = client.trust_level + 1
+        if client.agent_type is None or nxt > policy.max_trust or not client.is_active:
+            return None
+        audit = self._server.stores.audit
+        if self._server.clock.now() - client.created_at < policy.promotion_min_age[nxt]:
+            return None
+        if await audit.count(client_id, "token.issued") < policy.promotion_min_tokens[nxt]:
+            return None
+        if await audit.count(client_id, "client.suspended") or await audit.count(
+                client_id, "token.refused"):
+            return None
+        await self.set_trust(client_id, nxt, actor="promotion-rules", reason="rules met")
+        return nxt

@@ -2,11 +2,55 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from gatepass.models import ScopeDef
 
-__all__ = ["ServerConfig"]
+__all__ = ["AgentPolicy", "AttestationIssuer", "ServerConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class AttestationIssuer:
+    """A trusted agent-framework issuer of software statements (RFC 7591 §2.3)."""
+
+    issuer: str
+    jwks: Mapping[str, Any] | None = None
+    jwks_uri: str | None = None
+    trust_level: int = 1
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPolicy:
+    """Self-registration rules: terms, billing, tiers, trust levels and their promotion rules."""
+
+    tos_url: str = "/terms/agent-tos"
+    tos_version: str = "2026-02-01"
+    documentation_url: str = "/llms.txt"
+    billing_options: tuple[Mapping[str, str], ...] = (
+        {"type": "prepaid", "endpoint": "/api/v1/billing/prepaid"},
+    )
+    free_tier: str | None = None
+    tier_order: tuple[str, ...] = ("agent_free", "agent_standard", "agent_premium")
+    rate_limits: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    trust_levels: tuple[str, ...] = ("new", "established", "trusted")
+    promotion_min_age: tuple[float, ...] = (0.0, 86_400.0, 30 * 86_400.0)
+    promotion_min_tokens: tuple[int, ...] = (0, 100, 10_000)
+    secret_grace: float = 86_400.0
+    secret_ttl: float = 0.0
+    dedup_window: float = 600.0
+    account_registrations_per_day: int = 50
+    attestation_issuers: tuple[AttestationIssuer, ...] = ()
+    development: bool = False
+
+    @property
+    def max_trust(self) -> int:
+        return len(self.trust_levels) - 1
+
+    def tier_rank(self, tier: str | None) -> int:
+        return self.tier_order.index(tier) if tier in self.tier_order else -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +70,9 @@ class ServerConfig:
     revocation_path: str = "/oauth/revoke"
     jwks_path: str = "/.well-known/jwks.json"
     extra_metadata: dict[str, object] = field(default_factory=dict)
+    agents: AgentPolicy = field(default_factory=AgentPolicy)
+    registration_path: str = "/oauth/register"
+    agent_registration_path: str = "/api/v1/agents/register"
 
     @property
     def token_endpoint(self) -> str:

@@ -31,7 +31,7 @@ def build_metadata(
         "issuer": base,
         "token_endpoint": base + config.token_path,
         "jwks_uri": base + config.jwks_path,
-        "scopes_supported": [s.name for s in config.scopes],
+        "scopes_supported": [s.name for s in config.scopes if not s.internal],
         "grant_types_supported": list(grant_types),
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": list(auth_methods),

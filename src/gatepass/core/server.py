@@ -119,7 +119,8 @@ class AuthorizationServer:
                             reason=f"{exc.error}: {exc.description}", scope=request.get("scope"))
             raise
         self.audit.emit("token.issued", "success", client_id=client_id, scopes=issued.scopes,
-                        jti=issued.claims["jti"], aud=issued.claims["aud"], grant_type=grant_type)
+                        jti=issued.claims["jti"], exp=issued.claims["exp"], aud=issued.claims["aud"],
+                        grant_type=grant_type)
         return issued.response()
 
     async def introspect(self, request: OAuthRequest) -> dict[str, Any]:

@@ -15,8 +15,9 @@ __all__ = ["app"]
 
 
 def app() -> Starlette:
-    """Build the app for a server process (``gatepass serve`` has already migrated)."""
+    """Build the app for a server process (``gatepass serve`` migrates once, before workers
+    start, and sets ``GATEPASS_MIGRATE=0``)."""
     path = os.environ.get("GATEPASS_CONFIG_FILE")
     settings = load_settings(Path(path) if path else None)
     configure_logging(settings.log_level)
-    return create_app(settings, migrate=os.environ.get("GATEPASS_MIGRATE", "0") == "1")
+    return create_app(settings, migrate=os.environ.get("GATEPASS_MIGRATE", "1") != "0")

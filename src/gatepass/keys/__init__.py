@@ -1,6 +1,12 @@
 """Signing keys: the only server code that touches JOSE (joserfc)."""
 
-from gatepass.keys.keyring import Keyring, KeySealer, generate_key, verify_jws_with_jwks
+from gatepass.keys.keyring import (
+    Keyring,
+    KeySealer,
+    generate_key,
+    peek_claims,
+    verify_jws_with_jwks,
+)
 from gatepass.keys.rotation import RotationReport, ensure_signing_key, rotate
 
 __all__ = [
@@ -9,6 +15,7 @@ __all__ = [
     "RotationReport",
     "ensure_signing_key",
     "generate_key",
+    "peek_claims",
     "rotate",
     "verify_jws_with_jwks",
 ]

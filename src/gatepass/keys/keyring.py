@@ -17,7 +17,7 @@ from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
 from gatepass.models import SigningKey
 
-__all__ = ["KeySealer", "Keyring", "generate_key", "verify_jws_with_jwks"]
+__all__ = ["KeySealer", "Keyring", "generate_key", "peek_claims", "verify_jws_with_jwks"]
 
 AnyKey = ECKey | RSAKey | OKPKey
 PUBLISHED_STATES = ("next", "current", "previous")
@@ -130,3 +130,14 @@ def verify_jws_with_jwks(
             continue
         return dict(tok.header), dict(tok.claims)
     raise ValueError("signature does not verify with any registered key")
+
+
+def peek_claims(token: str) -> dict[str, Any]:
+    """The UNVERIFIED payload of a compact JWS, only to find which keys to verify it with;
+    ``{}`` when it is not one."""
+    try:
+        claims = jws.extract_compact(token.encode()).payload
+        data = json.loads(claims)
+    except (JoseError, ValueError, TypeError):
+        return {}
+    return data if isinstance(data, dict) else {}

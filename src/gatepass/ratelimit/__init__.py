@@ -1,12 +1,23 @@
 """Agent-aware rate limiting: policy data, a ``limits``-backed limiter, a pure ASGI middleware.
 
-Resource server::
+Resource server (wrap it *inside* the bearer-auth middleware, which puts the verified
+``Principal`` at ``scope["gatepass.principal"]``)::
 
     limiter = Limiter("redis://localhost:6379/0")          # or "memory://" for one process
     app = RateLimitMiddleware(app, limiter=limiter, policy=Policy(upgrade_url=PRICING))
 
-Wrap it *inside* the bearer-auth middleware, which puts the verified ``Principal`` at
-``scope["gatepass.principal"]``. Call ``await limiter.aclose()`` on shutdown.
+Authorization server: callers are anonymous until the endpoint authenticates them, so token
+and registration traffic is budgeted per client address and endpoint class::
+
+    strict = Policy(tiers=REGISTER_TIERS, strategy="moving-window", fail_open=False)
+    app = RateLimitMiddleware(
+        app, limiter=limiter, policy=Policy(trusted_proxies=("10.0.0.0/8",)),
+        policies={"register": strict},
+        classify=by_path_prefix({"/token": "token", "/api/v1/agents/register": "register",
+                                 "/.well-known": None}),
+    )
+
+Call ``await limiter.aclose()`` on shutdown.
 """
 
 from gatepass.ratelimit._subject import PRINCIPAL_SCOPE_KEY, client_address

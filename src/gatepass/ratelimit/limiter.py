@@ -3,8 +3,9 @@
 ``Limiter("memory://")`` keeps counters in this process; ``Limiter("redis://host:6379/0")``
 shares them through Redis using redis-py's asyncio client (``redis`` is imported only then;
 ``coredis`` is not needed). A request is counted against its tier's windows shortest first
-and stops at the first refusal, so a request refused by the burst window does not use the
-minute or day budget.
+and stops at the first refusal: a request refused by the burst window does not use the minute
+or day budget (one refused by the day window has used the shorter ones; it is refused anyway).
+Each window is one atomic ``limits`` hit, then one concurrent read of every window's state.
 
 Storage trouble (an error, or no answer within ``timeout``) raises :class:`LimiterUnavailable`
 and trips a breaker: for ``cooldown`` seconds the storage is not tried at all, so an outage
@@ -91,7 +92,7 @@ class Limiter:
         clock: Clock | None = None,
     ) -> None:
         self._clock = clock or SystemClock()
-        self._timeout = timeout
+        self._timeout = None if storage_uri.startswith("memory://") else timeout
         self._cooldown = cooldown
         self._down_until = -math.inf
         self._pool: Any = None

@@ -9,6 +9,8 @@ and ``Cache-Control: no-store``.
 
 ``classify(scope)`` names the request's endpoint class (``"api"``, ``"token"``, ...) or returns
 None to leave it alone; each class has its own budget and may have its own :class:`Policy`.
+Any callable works as a predicate (``lambda s: "api" if s["path"].startswith("/v1") else None``);
+:func:`by_path_prefix` covers the usual case.
 The principal is read from the scope, so install this *inside* the bearer-auth middleware.
 """
 
@@ -53,7 +55,7 @@ def by_path_prefix(prefixes: Mapping[str, str | None], default: str | None = "ap
     def classify(scope: Scope) -> str | None:
         path: str = scope["path"]
         for prefix, endpoint_class in table:
-            if path == prefix or path.startswith(prefix + "/") or (not prefix and path == "/"):
+            if path == prefix or path.startswith(prefix + "/"):
                 return endpoint_class
         return default
 
@@ -85,7 +87,7 @@ class RateLimitMiddleware:
     ) -> None:
         self.app = app
         self.limiter = limiter
-        self._default = _Compiled(policy or Policy())
+        self._default = _Compiled(policy if policy is not None else Policy())
         self._by_class = {c: _Compiled(p) for c, p in (policies or {}).items()}
         self._classify = classify or always()
 

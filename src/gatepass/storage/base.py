@@ -11,10 +11,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from gatepass.models import AuditEvent, Client, ClientSecret, KeyState, SigningKey
+from gatepass.models import (
+    ApprovalRequest,
+    ApprovalStatus,
+    AuditEvent,
+    BillingToken,
+    Client,
+    ClientSecret,
+    KeyState,
+    SigningKey,
+)
 
 __all__ = [
+    "ApprovalStore",
     "AuditLog",
+    "BillingStore",
     "ClientStore",
     "ConflictError",
     "KeyStore",
@@ -53,6 +64,15 @@ class ClientStore(Protocol):
 
     async def delete_secret(self, secret_id: str) -> None: ...
 
+    async def find_by_registration_token(self, digest: str) -> Client | None:
+        """The client whose ``registration_token_digest`` equals ``digest``."""
+
+    async def find_by_fingerprint(self, fingerprint: str, since: float) -> Client | None:
+        """The newest client with ``registration_fingerprint`` created at or after ``since``."""
+
+    async def delete_client(self, client_id: str) -> None:
+        """Remove a client and its secrets (RFC 7592 §2.3); ``KeyError`` if unknown."""
+
 
 class KeyStore(Protocol):
     async def list_keys(self) -> list[SigningKey]:
@@ -88,6 +108,50 @@ class AuditLog(Protocol):
     async def recent(self, limit: int = 100, client_id: str | None = None) -> list[AuditEvent]:
         """Newest first."""
 
+    async def count(self, client_id: str, event: str, since: float = 0.0) -> int:
+        """How many ``event`` events a client has at or after ``since`` (trust rules)."""
+
+    async def find(
+        self, client_id: str, event: str, since: float = 0.0, limit: int = 100_000
+    ) -> list[AuditEvent]:
+        """A client's ``event`` events at or after ``since``, oldest first (e.g. the tokens
+        issued to a client that is being suspended)."""
+
+
+class ApprovalStore(Protocol):
+    async def add_approval(self, request: ApprovalRequest) -> None: ...
+
+    async def get_approval(self, request_id: str) -> ApprovalRequest | None: ...
+
+    async def list_approvals(
+        self, status: ApprovalStatus | None = None, client_id: str | None = None
+    ) -> list[ApprovalRequest]:
+        """Oldest first."""
+
+    async def decide_approval(
+        self,
+        request_id: str,
+        status: ApprovalStatus,
+        granted: tuple[str, ...],
+        decided_by: str,
+        reason: str | None,
+        at: float,
+    ) -> ApprovalRequest:
+        """Decide a pending request atomically; ``KeyError`` if unknown, ``ConflictError`` if it
+        was already decided."""
+
+
+class BillingStore(Protocol):
+    async def add_billing_token(self, token: BillingToken) -> None: ...
+
+    async def get_billing_token(self, digest: str) -> BillingToken | None: ...
+
+    async def use_billing_token(self, digest: str, now: float) -> BillingToken | None:
+        """Atomically count one use of an unexpired token with uses left; the updated record,
+        or None (unknown, expired or used up). Safe under concurrency."""
+
+    async def list_billing_tokens(self) -> list[BillingToken]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Stores:
@@ -98,4 +162,6 @@ class Stores:
     revocations: RevocationStore
     replay: ReplayCache
     audit: AuditLog
+    approvals: ApprovalStore
+    billing: BillingStore
     close: Callable[[], Awaitable[None]]

@@ -7,16 +7,14 @@ comes from an allow-list; keys come from the client's registered ``jwks`` or ``j
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from gatepass.clock import Clock
 from gatepass.core.directory import ClientDirectory, ClientEntry
 from gatepass.core.requests import OAuthRequest
-from gatepass.errors import InvalidClient, InvalidRequest
-from gatepass.keys import verify_jws_with_jwks
+from gatepass.errors import InvalidClient
+from gatepass.keys import peek_claims, verify_jws_with_jwks
 from gatepass.storage.base import ReplayCache
 
 __all__ = ["ASSERTION_TYPE", "JwksFetcher", "PrivateKeyJwt"]
@@ -114,12 +112,7 @@ class PrivateKeyJwt:
 
 def _unverified_issuer(assertion: str) -> str:
     """The ``iss`` (== ``sub``) named in the assertion, to find the client's keys."""
-    try:
-        payload = assertion.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError) as exc:
-        raise InvalidClient("client_assertion is not a JWT") from exc
-    iss = claims.get("iss") if isinstance(claims, dict) else None
+    iss = peek_claims(assertion).get("iss")
     if not isinstance(iss, str) or not iss:
-        raise InvalidRequest("client_assertion has no iss")
+        raise InvalidClient("client_assertion is not a JWT with an iss")
     return iss

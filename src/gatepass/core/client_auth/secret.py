@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from urllib.parse import unquote
+from urllib.parse import unquote_plus
 
 from gatepass.clock import Clock
 from gatepass.core.credentials import SecretHasher
@@ -29,7 +29,7 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     client_id, sep, secret = decoded.partition(":")
     if not sep:
         raise InvalidRequest("Malformed HTTP Basic credentials: no ':' separator")
-    return unquote(client_id), unquote(secret)
+    return unquote_plus(client_id), unquote_plus(secret)
 
 
 class _SecretCheck:

@@ -29,6 +29,8 @@ def client_row(client: Client) -> dict[str, Any]:
         "tier": client.tier,
         "trust_level": client.trust_level,
         "client_metadata": dict(client.metadata),
+        "registration_token_digest": client.registration_token_digest,
+        "registration_fingerprint": client.registration_fingerprint,
     }
 
 
@@ -50,6 +52,8 @@ def to_client(row: Row) -> Client:
         tier=row["tier"],
         trust_level=row["trust_level"],
         metadata=row["client_metadata"],
+        registration_token_digest=row["registration_token_digest"],
+        registration_fingerprint=row["registration_fingerprint"],
     )
 
 

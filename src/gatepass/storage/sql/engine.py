@@ -25,8 +25,7 @@ POSTGRES_POOL: dict[str, Any] = {
     "pool_size": 10,
     "max_overflow": 20,
     "pool_timeout": 30,
-    "pool_recycle": 1800,
-    "pool_pre_ping": True,
+    "pool_recycle": 1800,  # no pre-ping: it costs a round trip per checkout on the token path
 }
 
 

@@ -63,6 +63,8 @@ clients = Table(
     Column("tier", String(64), nullable=True),
     Column("trust_level", Integer, nullable=False),
     Column("client_metadata", JSON, nullable=False),
+    Column("registration_token_digest", String(255), nullable=True),
+    Column("registration_fingerprint", String(255), nullable=True, index=True),
 )
 
 client_secrets = Table(

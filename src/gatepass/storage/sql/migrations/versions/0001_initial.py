@@ -39,9 +39,14 @@ def _clients() -> None:
         sa.Column("tier", sa.String(64), nullable=True),
         sa.Column("trust_level", sa.Integer(), nullable=False),
         sa.Column("client_metadata", sa.JSON(), nullable=False),
+        sa.Column("registration_token_digest", sa.String(255), nullable=True),
+        sa.Column("registration_fingerprint", sa.String(255), nullable=True),
         sa.PrimaryKeyConstraint("client_id", name=op.f("pk_clients")),
     )
     op.create_index(op.f("ix_clients_owner"), "clients", ["owner"])
+    op.create_index(
+        op.f("ix_clients_registration_fingerprint"), "clients", ["registration_fingerprint"]
+    )
     op.create_table(
         "client_secrets",
         sa.Column("secret_id", ID, nullable=False),

@@ -1,0 +1,200 @@
+"""Agent self-registration (``POST /api/v1/agents/register``): terms, billing, tiers, trust.
+
+The guide's request and response shapes: ``tos_required`` (400) and ``billing_required`` (402)
+say what to do next; a 201 carries the credentials once, the granted, pending and restricted
+scopes, the token endpoint and the tier's rate limits. Bad input stores nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from gatepass.core.attestation import AttestationVerifier
+from gatepass.core.billing import BillingGate
+from gatepass.core.policy import split_requested
+from gatepass.core.provisioning import (
+    RAT_PREFIX,
+    Provisioned,
+    Provisioner,
+    ProvisionRequest,
+    fingerprint,
+)
+from gatepass.errors import (
+    InvalidClientMetadata,
+    InvalidRequest,
+    InvalidScope,
+    InvalidToken,
+    RateLimitExceeded,
+    TosRequired,
+)
+from gatepass.models import Client
+from gatepass.scopes import parse_scope
+
+if TYPE_CHECKING:
+    from gatepass.core.server import AuthorizationServer
+
+__all__ = ["AGENT_TYPES", "AgentRegistrar", "RegistrationLimiter", "requested_scopes"]
+
+AGENT_TYPES = ("autonomous", "supervised", "tool")
+MAX_NAME = 200
+_FIELDS = frozenset({"agent_name", "agent_type", "requested_scopes", "tos_accepted",
+                     "billing_token", "owner", "jwks", "jwks_uri", "software_statement",
+                     "client_uri", "contacts", "description"})
+
+
+class RegistrationLimiter(Protocol):
+    async def hit(self, key: str) -> int | None:
+        """Count one registration for ``key``; None if allowed, else seconds to wait."""
+
+
+def requested_scopes(config_scope: Any, value: Any) -> tuple[str, ...]:
+    """Scopes from a list or a space-separated string, all in the catalog and requestable."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        scopes = parse_scope(value)
+    elif isinstance(value, str):
+        scopes = parse_scope(value)
+    else:
+        raise InvalidRequest("requested_scopes must be a list or a space-separated string")
+    unknown = [s for s in scopes if config_scope(s) is None or config_scope(s).internal]
+    if unknown:
+        raise InvalidScope(f"Unknown scope: {' '.join(unknown)}", extra={"unknown_scopes": unknown})
+    return scopes
+
+
+class AgentRegistrar:
+    """Validates an agent's registration and provisions its client."""
+
+    def __init__(self, server: AuthorizationServer, provisioner: Provisioner, billing: BillingGate,
+                 attestations: AttestationVerifier, account_limiter: RegistrationLimiter | None):
+        self._server = server
+        self._provisioner = provisioner
+        self._billing = billing
+        self._attestations = attestations
+        self._account_limiter = account_limiter
+
+    async def register(self, body: Any, remote_addr: str | None) -> dict[str, Any]:
+        req = await self._validate(body, remote_addr)
+        result = await self._provisioner.provision(req)
+        return self.response(result)
+
+    async def _validate(self, body: Any, remote_addr: str | None) -> ProvisionRequest:
+        if not isinstance(body, dict):
+            raise InvalidRequest("The body must be a JSON object")
+        unknown = sorted(set(body) - _FIELDS)
+        if unknown:
+            raise InvalidClientMetadata(f"Unknown fields: {', '.join(unknown)}")
+        policy = self._server.config.agents
+        if body.get("tos_accepted") is not True:
+            raise TosRequired("Agent must accept the Terms of Service (tos_accepted: true)",
+                              extra={"tos_url": self._url(policy.tos_url),
+                                     "tos_version": policy.tos_version})
+        name = body.get("agent_name")
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
+            raise InvalidClientMetadata(f"agent_name must be a string of 1-{MAX_NAME} characters")
+        agent_type = body.get("agent_type", "autonomous")
+        if agent_type not in AGENT_TYPES:
+            raise InvalidClientMetadata(f"agent_type must be one of {', '.join(AGENT_TYPES)}")
+        scopes = requested_scopes(self._server.config.scope, body.get("requested_scopes", []))
+        await self._provisioner.check_keys(body.get("jwks"), body.get("jwks_uri"))
+        statement = body.get("software_statement")
+        attestation = await self._attestations.verify(statement) if statement else None
+        fp = fingerprint(remote_addr, body)
+        billing = await self._billing.check(body.get("billing_token"))
+        if await self._provisioner.find_duplicate(fp) is None:
+            await self._limit_account(billing.account_id)
+        owner = body.get("owner")
+        return ProvisionRequest(
+            name=name.strip(), scopes=scopes, billing=billing, agent_type=agent_type,
+            jwks=body.get("jwks"), jwks_uri=body.get("jwks_uri"), attestation=attestation,
+            fingerprint=fp, metadata={"owner_hint": owner} if isinstance(owner, str) else {},
+        )
+
+    async def _limit_account(self, account_id: str) -> None:
+        if self._account_limiter is None or account_id == "free":
+            return
+        wait = await self._account_limiter.hit(f"account:{account_id}")
+        if wait is not None:
+            raise RateLimitExceeded(
+                "Too many registrations for this billing account today",
+                headers={"Retry-After": str(wait)}, extra={"retry_after": wait},
+            )
+
+    def _url(self, path: str) -> str:
+        return path if "://" in path else self._server.config.issuer + path
+
+    def response(self, result: Provisioned) -> dict[str, Any]:
+        """The 201 body (the secret and registration access token appear only here)."""
+        client = result.client
+        policy = self._server.config.agents
+        body: dict[str, Any] = {
+            "client_id": client.client_id,
+            "client_id_issued_at": int(client.created_at),
+            "client_secret_expires_at": 0,
+            "agent_name": client.name,
+            "agent_type": client.agent_type,
+            "tier": client.tier,
+            "trust_level": client.trust_level,
+            "allowed_scopes": [s for s in client.allowed_scopes if s not in result.restricted],
+            "pending_scopes": list(result.pending),
+            "restricted_scopes": [{"scope": s, "reason": r} for s, r in result.restricted.items()],
+            "token_endpoint": self._server.config.token_endpoint,
+            "token_endpoint_auth_method": client.token_endpoint_auth_method,
+            "documentation": self._url(policy.documentation_url),
+            "rate_limits": dict(policy.rate_limits.get(client.tier or "", {})),
+            "registration_access_token": result.registration_token,
+            "registration_client_uri": self._server.config.issuer + "/api/v1/agents/me",
+        }
+        if result.approval_id:
+            body["approval_request_id"] = result.approval_id
+        if result.secret is not None:
+            body["client_secret"] = result.secret
+            body["warning"] = "Store the client_secret securely. It cannot be retrieved again."
+        return body
+
+    async def identify(self, authorization: str | None) -> Client:
+        """The agent behind a bearer access token (ours, unexpired, unrevoked) or a
+        registration access token; ``InvalidToken`` otherwise."""
+        scheme, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise InvalidToken("Send Authorization: Bearer <access token or registration token>",
+                               headers={"WWW-Authenticate": 'Bearer realm="gatepass"'})
+        server = self._server
+        client_id = None
+        if token.startswith(RAT_PREFIX):
+            found = await server.stores.clients.find_by_registration_token(
+                server.hasher.digest(token))
+            client_id = found.client_id if found else None
+        else:
+            claims = server.keyring.verify(token)
+            if (claims and claims.get("exp", 0) > server.clock.now()
+                    and not await server.stores.revocations.is_revoked(str(claims.get("jti")))):
+                client_id = claims.get("client_id")
+        client = await server.stores.clients.get_client(client_id) if client_id else None
+        if client is None:
+            raise InvalidToken("Invalid or expired token", headers={
+                "WWW-Authenticate": 'Bearer realm="gatepass", error="invalid_token"'})
+        return client
+
+    async def status(self, client: Client) -> dict[str, Any]:
+        """What the agent may do now, what waits for its owner, and what its trust level gates."""
+        _, _, restricted = split_requested(self._server.config, client, client.allowed_scopes)
+        approvals = await self._server.stores.approvals.list_approvals(client_id=client.client_id)
+        secrets_ = await self._server.stores.clients.list_secrets(client.client_id)
+        policy = self._server.config.agents
+        return {
+            "client_id": client.client_id, "agent_name": client.name,
+            "agent_type": client.agent_type, "status": client.status, "tier": client.tier,
+            "trust_level": client.trust_level,
+            "trust_level_name": policy.trust_levels[min(client.trust_level, policy.max_trust)],
+            "allowed_scopes": [s for s in client.allowed_scopes if s not in restricted],
+            "restricted_scopes": [{"scope": s, "reason": r} for s, r in restricted.items()],
+            "pending_scopes": [s for a in approvals if a.status == "pending" for s in a.scopes],
+            "approvals": [{"request_id": a.request_id, "scopes": list(a.scopes),
+                           "status": a.status, "granted": list(a.granted), "reason": a.reason}
+                          for a in approvals],
+            "secrets": [{"secret_id": s.secret_id, "created_at": s.created_at,
+                         "expires_at": s.expires_at} for s in secrets_],
+            "token_endpoint": self._server.config.token_endpoint,
+            "rate_limits": dict(policy.rate_limits.get(client.tier or "", {})),
+        }

@@ -1,0 +1,164 @@
+"""Dynamic client registration (RFC 7591 §3) and its management protocol (RFC 7592 §2).
+
+Same client model, trust and approval rules as agent self-registration. Every field is
+validated on create and re-validated on update; ``client_id`` is always server-chosen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from gatepass.core.agents import requested_scopes
+from gatepass.core.attestation import AttestationVerifier
+from gatepass.core.billing import BillingGate
+from gatepass.core.policy import split_requested
+from gatepass.core.provisioning import Provisioner, ProvisionRequest, fingerprint
+from gatepass.errors import InvalidClientMetadata, InvalidRequest, InvalidToken
+from gatepass.models import Client
+
+if TYPE_CHECKING:
+    from gatepass.core.server import AuthorizationServer
+
+__all__ = ["DynamicRegistration"]
+
+SUPPORTED_GRANTS = ("client_credentials",)
+SUPPORTED_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+_STRINGS = ("client_name", "client_uri", "logo_uri", "tos_uri", "policy_uri", "software_id",
+            "software_version", "agent_type")
+_ALLOWED = frozenset({*_STRINGS, "redirect_uris", "token_endpoint_auth_method", "grant_types",
+                      "response_types", "scope", "contacts", "jwks", "jwks_uri",
+                      "software_statement", "billing_token", "client_id", "client_secret",
+                      "registration_access_token", "registration_client_uri",
+                      "client_id_issued_at", "client_secret_expires_at"})
+
+
+class DynamicRegistration:
+    """RFC 7591 registration plus RFC 7592 read, update and delete."""
+
+    def __init__(self, server: AuthorizationServer, provisioner: Provisioner, billing: BillingGate,
+                 attestations: AttestationVerifier) -> None:
+        self._server = server
+        self._provisioner = provisioner
+        self._billing = billing
+        self._attestations = attestations
+
+    async def register(self, body: Any, remote_addr: str | None) -> dict[str, Any]:
+        meta = await self._validate(body)
+        if "client_id" in body or "client_secret" in body:
+            raise InvalidClientMetadata("client_id and client_secret are chosen by the server")
+        statement = body.get("software_statement")
+        attestation = await self._attestations.verify(statement) if statement else None
+        billing = await self._billing.check(body.get("billing_token"))
+        result = await self._provisioner.provision(ProvisionRequest(
+            name=meta["client_name"], scopes=meta["scopes"], billing=billing,
+            agent_type=meta.get("agent_type"), jwks=meta.get("jwks"),
+            jwks_uri=meta.get("jwks_uri"), attestation=attestation,
+            fingerprint=fingerprint(remote_addr, body), source="dynamic_registration",
+            auth_method=meta["token_endpoint_auth_method"], metadata=meta["extra"],
+        ))
+        doc = self.document(result.client)
+        doc["registration_access_token"] = result.registration_token
+        if result.secret is not None:
+            doc["client_secret"] = result.secret
+        if result.pending:
+            doc["pending_scopes"] = list(result.pending)
+        return doc
+
+    async def authorize(self, client_id: str, authorization: str | None) -> Client:
+        """The client a registration access token (RFC 7592 §3) may manage."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidToken("A registration access token is required",
+                               headers={"WWW-Authenticate": 'Bearer realm="gatepass"'})
+        client = await self._server.stores.clients.find_by_registration_token(
+            self._server.hasher.digest(token.strip()))
+        if client is None or client.client_id != client_id:
+            raise InvalidToken("Invalid registration access token", headers={
+                "WWW-Authenticate": 'Bearer realm="gatepass", error="invalid_token"'})
+        return client
+
+    async def update(self, client: Client, body: Any) -> dict[str, Any]:
+        """RFC 7592 §2.2: replace the metadata, re-validating every field."""
+        meta = await self._validate(body)
+        if body.get("client_id") != client.client_id:
+            raise InvalidRequest("client_id in the body must match the client being updated")
+        granted, pending, _ = split_requested(self._server.config, client, meta["scopes"])
+        keep = tuple(s for s in meta["scopes"] if s not in pending and (
+            s in client.allowed_scopes or s in granted))
+        updated = replace(client, name=meta["client_name"], allowed_scopes=keep,
+                          jwks=meta.get("jwks"), jwks_uri=meta.get("jwks_uri"),
+                          metadata={**client.metadata, **meta["extra"]})
+        await self._server.stores.clients.update_client(updated)
+        self._server.directory.invalidate(client.client_id)
+        self._server.audit.emit("client.updated", "success", client_id=client.client_id,
+                                scopes=keep, actor="registration_access_token")
+        doc = self.document(updated)
+        if pending:
+            doc["pending_scopes"] = list(pending)
+        return doc
+
+    async def delete(self, client: Client) -> None:
+        """RFC 7592 §2.3: the client and its credentials are gone at once."""
+        await self._server.stores.clients.delete_client(client.client_id)
+        self._server.directory.invalidate(client.client_id)
+        self._server.audit.emit("client.deleted", "success", client_id=client.client_id,
+                                actor="registration_access_token")
+
+    def document(self, client: Client) -> dict[str, Any]:
+        """The client information response (RFC 7591 §3.2.1), without credentials."""
+        doc = {k: v for k, v in client.metadata.items() if k in _ALLOWED}
+        doc.update({
+            "client_id": client.client_id, "client_id_issued_at": int(client.created_at),
+            "client_name": client.name, "client_secret_expires_at": 0,
+            "grant_types": list(client.grant_types), "scope": " ".join(client.allowed_scopes),
+            "token_endpoint_auth_method": client.token_endpoint_auth_method,
+            "registration_client_uri": f"{self._server.config.issuer}"
+                                       f"{self._server.config.registration_path}/{client.client_id}",
+        })
+        if client.jwks is not None:
+            doc["jwks"] = dict(client.jwks)
+        if client.jwks_uri is not None:
+            doc["jwks_uri"] = client.jwks_uri
+        return doc
+
+    async def _validate(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise InvalidRequest("The body must be a JSON object")
+        unknown = sorted(set(body) - _ALLOWED)
+        if unknown:
+            raise InvalidClientMetadata(f"Unsupported metadata: {', '.join(unknown)}")
+        for name in _STRINGS:
+            if name in body and (not isinstance(body[name], str) or len(body[name]) > 500):
+                raise InvalidClientMetadata(f"{name} must be a string of at most 500 characters")
+        method = body.get("token_endpoint_auth_method", "client_secret_basic")
+        if method not in SUPPORTED_METHODS:
+            raise InvalidClientMetadata(f"Unsupported token_endpoint_auth_method {method!r}")
+        grants = body.get("grant_types", list(SUPPORTED_GRANTS))
+        if not isinstance(grants, list) or not grants or any(g not in SUPPORTED_GRANTS
+                                                             for g in grants):
+            raise InvalidClientMetadata(f"grant_types must be within {list(SUPPORTED_GRANTS)}")
+        await self._provisioner.check_keys(body.get("jwks"), body.get("jwks_uri"))
+        if (method == "private_key_jwt") != ("jwks" in body or "jwks_uri" in body):
+            raise InvalidClientMetadata("private_key_jwt needs jwks or jwks_uri, and only it does")
+        await self._check_redirects(body.get("redirect_uris", []))
+        extra = {k: body[k] for k in ("client_uri", "logo_uri", "tos_uri", "policy_uri",
+                                      "software_id", "software_version", "contacts",
+                                      "redirect_uris") if k in body}
+        return {"client_name": body.get("client_name") or "unnamed client",
+                "scopes": requested_scopes(self._server.config.scope, body.get("scope", "")),
+                "token_endpoint_auth_method": method, "agent_type": body.get("agent_type"),
+                "jwks": body.get("jwks"), "jwks_uri": body.get("jwks_uri"), "extra": extra}
+
+    async def _check_redirects(self, uris: Any) -> None:
+        if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+            raise InvalidClientMetadata("redirect_uris must be a list of strings")
+        for uri in uris:
+            parts = urlsplit(uri)
+            if parts.fragment or not parts.scheme:
+                raise InvalidClientMetadata(f"Invalid redirect_uri {uri!r}")
+            try:
+                await self._provisioner.url_guard(uri)
+            except ValueError as exc:
+                raise InvalidClientMetadata(f"redirect_uri refused: {exc}") from exc
