@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,15 @@ from gatepass.ratelimit.policy import DEFAULT_TIERS, Tier
 from gatepass.settings import Settings
 from gatepass.storage.base import Stores
 
-__all__ = ["Runtime", "local_secrets", "open_runtime", "open_stores", "server_config"]
+__all__ = [
+    "Runtime",
+    "billing_required",
+    "describe_event",
+    "local_secrets",
+    "open_runtime",
+    "open_stores",
+    "server_config",
+]
 
 
 def local_secrets(settings: Settings) -> tuple[list[str], bytes]:
@@ -96,20 +104,45 @@ def server_config(settings: Settings) -> ServerConfig:
     )
 
 
-async def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
+async def open_stores(
+    settings: Settings, *, migrate: bool = True, clock: Clock | None = None
+) -> Stores:
     """The configured backend: ``memory://`` or an SQL URL (migrated to head unless told not)."""
     if settings.database_url == "memory://":
         from gatepass.storage.memory import open_memory_stores
 
-        return open_memory_stores()
-    from gatepass.storage.sql.migrate import upgrade
+        return open_memory_stores(clock=clock)
+    from gatepass.storage.sql.migrate import upgrade_async
     from gatepass.storage.sql.stores import open_sql_stores
 
     if migrate:
-        import asyncio
+        await upgrade_async(settings.database_url)
+    stores = await open_sql_stores(settings.database_url, clock=clock)
+    return await _with_redis_push(settings, stores)
 
-        await asyncio.to_thread(upgrade, settings.database_url)
-    return await open_sql_stores(settings.database_url)
+
+async def _with_redis_push(settings: Settings, stores: Stores) -> Stores:
+    """With ``redis_url`` set, revocations are also pushed on ``gatepass:revocations``."""
+    if not settings.redis_url:
+        return stores
+    from redis.asyncio import Redis
+
+    from gatepass.storage.fanout import PublishingRevocationStore
+    from gatepass.storage.redis import publish_revocation
+
+    redis = Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+
+    async def publish(jti: str, exp: float) -> None:
+        await publish_revocation(redis, jti, exp)
+
+    async def close() -> None:
+        try:
+            await stores.close()
+        finally:
+            await redis.aclose()
+
+    return replace(stores, revocations=PublishingRevocationStore(stores.revocations, publish),
+                   close=close)
 
 
 @dataclass
@@ -152,7 +185,7 @@ async def open_runtime(
     clock = clock or SystemClock()
     keks, pepper = local_secrets(settings)
     sealer = KeySealer(keks)
-    stores = stores or await open_stores(settings, migrate=migrate)
+    stores = stores or await open_stores(settings, migrate=migrate, clock=clock)
     try:
         await ensure_signing_key(stores.keys, sealer, settings.signing_alg, clock)
         keyring = Keyring(await stores.keys.list_keys(), sealer)
@@ -173,11 +206,7 @@ def _registration(
     billing: BillingGate | None, account_limiter: RegistrationLimiter | None,
 ) -> tuple[AgentRegistrar, DynamicRegistration]:
     policy = server.config.agents
-    required = BillingRequired(
-        "Valid billing method required for agent registration",
-        extra={"billing_options": [{"type": o["type"], "endpoint": _absolute(server, o["endpoint"])}
-                                   for o in policy.billing_options]},
-    )
+    required = billing_required(server.config)
     gate: BillingGate = billing or PrepaidBillingGate(server.stores.billing, server.clock, required)
     if policy.free_tier:
         gate = FreeTierGate(gate, policy.free_tier)
@@ -192,8 +221,12 @@ def _registration(
             DynamicRegistration(server, provisioner, gate, verifier))
 
 
-def _absolute(server: AuthorizationServer, path: str) -> str:
-    return path if "://" in path else server.config.issuer + path
+def billing_required(config: ServerConfig) -> BillingRequired:
+    """The 402 every billing gate raises, listing the configured options as absolute URLs."""
+    options = [{"type": o["type"], "endpoint": o["endpoint"] if "://" in o["endpoint"]
+                else config.issuer + o["endpoint"]} for o in config.agents.billing_options]
+    return BillingRequired("Valid billing method required for agent registration",
+                           extra={"billing_options": options})
 
 
 def describe_event(ev: AuditEvent) -> dict[str, Any]:

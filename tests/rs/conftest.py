@@ -37,7 +37,9 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def compact(header: dict[str, Any], claims: dict[str, Any] | bytes, signer: Callable[[bytes], bytes]) -> str:
+def compact(
+    header: dict[str, Any], claims: dict[str, Any] | bytes, signer: Callable[[bytes], bytes]
+) -> str:
     """Build a JWS compact serialization with any header, payload and signing function."""
     payload = claims if isinstance(claims, bytes) else json.dumps(claims).encode()
     signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(payload)}"
@@ -101,13 +103,18 @@ class Minter:
         key: Key | None = None,
         **header: Any,
     ) -> str:
-        """Sign ``claims`` (default: valid ones); header defaults: alg, typ at+jwt, the key's kid."""
+        """Sign ``claims`` (default: valid ones); the header defaults to alg, at+jwt, kid."""
         key = key or self.key_for(alg)
         full = {"alg": alg, "typ": "at+jwt", "kid": key.kid, **header}
         return self.raw({k: v for k, v in full.items() if v is not None}, claims, key=key, alg=alg)
 
     def raw(
-        self, header: dict[str, Any], claims: dict[str, Any] | bytes | None = None, *, key: Key, alg: str
+        self,
+        header: dict[str, Any],
+        claims: dict[str, Any] | bytes | None = None,
+        *,
+        key: Key,
+        alg: str,
     ) -> str:
         """Sign with exactly ``header`` (nothing added) using ``alg``'s primitive and ``key``."""
         model = JWSRegistry.algorithms[alg]
@@ -205,7 +212,9 @@ async def public(request: Request) -> Response:
 
 @pytest.fixture
 def rs_app(verifier: TokenVerifier) -> Starlette:
-    app = Starlette(routes=[Route("/whoami", whoami, methods=["GET", "POST"]), Route("/public", public)])
+    app = Starlette(
+        routes=[Route("/whoami", whoami, methods=["GET", "POST"]), Route("/public", public)]
+    )
     return BearerAuthMiddleware(app, verifier, exempt=lambda p: p == "/public")  # type: ignore[return-value]
 
 

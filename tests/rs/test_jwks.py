@@ -1,4 +1,4 @@
-"""JWKS cache (RFC 7517 §4-5, RFC 8414 §3, RFC 8725 §3.1): discovery, cooldown, stale keys, filtering."""
+"""JWKS cache (RFC 7517 §4-5, RFC 8414 §3, RFC 8725 §3.1): discovery, cooldown, stale, filters."""
 
 from __future__ import annotations
 
@@ -43,10 +43,15 @@ async def test_rfc8414_3_jwks_uri_discovered_from_metadata(
 
 
 async def test_configured_jwks_uri_skips_discovery(
-    config: ResourceServerConfig, clock: FrozenClock, issuer_http: httpx.AsyncClient,
-    issuer: Issuer, mint: Minter,
+    config: ResourceServerConfig,
+    clock: FrozenClock,
+    issuer_http: httpx.AsyncClient,
+    issuer: Issuer,
+    mint: Minter,
 ) -> None:
-    verifier = TokenVerifier(replace(config, jwks_uri=JWKS_URI), clock=clock, http_client=issuer_http)
+    verifier = TokenVerifier(
+        replace(config, jwks_uri=JWKS_URI), clock=clock, http_client=issuer_http
+    )
     await verifier.verify(mint())
     assert issuer.requests == [JWKS_URI]
 
@@ -137,7 +142,14 @@ async def test_key_removed_from_jwks_is_refused_after_refresh(
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[]", b'{"keys": "nope"}', b'{"keys": []}', b'{"keys": [{"kty": "oct"}]}'],
+    [
+        b"not json",
+        b"[]",
+        b'{"keys": "nope"}',
+        b'{"keys": []}',
+        b'{"keys": [{"kty": "oct"}]}',
+        b'{"keys": [], "pad": "' + b"x" * 600_000 + b'"}',
+    ],
 )
 async def test_bad_jwks_documents_keep_old_keys(
     verifier: TokenVerifier, mint: Minter, issuer: Issuer, clock: FrozenClock, body: bytes
@@ -179,6 +191,10 @@ def test_rfc7517_4_unusable_keys_are_ignored(keys: Keys) -> None:
     assert set(parsed) == {"es-1"}
     assert parsed["es-1"].key.as_dict(private=False)["x"] == ok["x"]
     assert parsed["es-1"].algorithms == frozenset({"ES256"})
+    strong = rsa.generate_private_key(65537, 2048).public_key().public_numbers()
+    fine = {**weak, "n": b64url(strong.n.to_bytes(256, "big"))}
+    assert parse_jwks({"keys": [weak]}, ("RS256",)) == {}  # refused for its size alone
+    assert set(parse_jwks({"keys": [fine]}, ("RS256",))) == {"weak"}
 
 
 def test_key_alg_narrows_algorithms(keys: Keys) -> None:
@@ -186,7 +202,10 @@ def test_key_alg_narrows_algorithms(keys: Keys) -> None:
     parsed = parse_jwks({"keys": [rsa]}, ("RS256", "PS256", "ES256"))
     assert parsed["rs-1"].algorithms == frozenset({"RS256"})
     ed = keys.ed25519.as_dict(private=False)
-    assert parse_jwks({"keys": [ed]}, ("EdDSA", "Ed25519"))["ed-1"].algorithms == {"EdDSA", "Ed25519"}
+    assert parse_jwks({"keys": [ed]}, ("EdDSA", "Ed25519"))["ed-1"].algorithms == {
+        "EdDSA",
+        "Ed25519",
+    }
 
 
 def test_jwks_without_keys_array_is_an_error() -> None:
@@ -224,3 +243,12 @@ async def test_cache_creates_and_closes_its_own_client(config: ResourceServerCon
     assert cache._http is not None
     await cache.aclose()
     assert cache._http is None
+
+
+async def test_metadata_without_jwks_uri_gives_no_keys(
+    verifier: TokenVerifier, mint: Minter, issuer: Issuer
+) -> None:
+    del issuer.metadata["jwks_uri"]
+    with pytest.raises(InvalidToken):
+        await verifier.verify(mint())
+    assert verifier.jwks.kids == frozenset()

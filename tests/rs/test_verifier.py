@@ -1,4 +1,4 @@
-"""TokenVerifier from both sides (RFC 9068 §4, RFC 8725 §3, RFC 7515 §4.1): valid passes, forgeries fail."""
+"""TokenVerifier from both sides (RFC 9068 §4, RFC 8725 §3, RFC 7515 §4.1): forgeries fail."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc.jwk import ECKey, RSAKey
 
 from gatepass.clock import FrozenClock
-from gatepass.errors import InvalidToken, OAuthError, TokenExpired
+from gatepass.errors import InvalidToken, MissingToken, OAuthError, TokenExpired
 from gatepass.rs import ResourceServerConfig, TokenVerifier
 
 from .conftest import (
@@ -69,7 +69,10 @@ async def test_rfc9068_4_valid_token_gives_principal(
 
 
 async def test_rfc9864_ed25519_alg_only_when_allowed(
-    config: ResourceServerConfig, verifier: TokenVerifier, mint: Minter, clock: FrozenClock,
+    config: ResourceServerConfig,
+    verifier: TokenVerifier,
+    mint: Minter,
+    clock: FrozenClock,
     issuer_http: Any,
 ) -> None:
     token = mint(alg="Ed25519")
@@ -83,18 +86,20 @@ async def test_rfc9864_ed25519_alg_only_when_allowed(
 
 
 @pytest.mark.parametrize("typ", ["at+jwt", "AT+JWT", "application/at+jwt", "Application/AT+JWT"])
-async def test_rfc9068_4_typ_case_insensitive(verifier: TokenVerifier, mint: Minter, typ: str) -> None:
+async def test_rfc9068_4_typ_case_insensitive(
+    verifier: TokenVerifier, mint: Minter, typ: str
+) -> None:
     assert await verifier.verify(mint(typ=typ))
 
 
-async def test_rfc7519_4_1_3_aud_list_containing_resource(verifier: TokenVerifier, mint: Minter) -> None:
+async def test_rfc7519_4_1_3_aud_list_containing_resource(
+    verifier: TokenVerifier, mint: Minter
+) -> None:
     token = mint(base_claims(aud=["https://other.example", RESOURCE]))
     assert (await verifier.verify(token)).audience == ("https://other.example", RESOURCE)
 
 
-async def test_pyjwt_signed_token_with_our_key_passes(
-    verifier: TokenVerifier, keys: Keys
-) -> None:
+async def test_pyjwt_signed_token_with_our_key_passes(verifier: TokenVerifier, keys: Keys) -> None:
     pem = keys.es256.as_pem(private=True)
     headers = {"kid": "es-1", "typ": "at+jwt"}
     token = pyjwt.encode(base_claims(), pem, algorithm="ES256", headers=headers)
@@ -139,7 +144,9 @@ def test_rfc8725_3_1_hs_algorithms_cannot_be_configured() -> None:
             ResourceServerConfig(issuer=ISSUER, resource=RESOURCE, algorithms=algs)
 
 
-async def test_rfc8725_3_1_alg_from_key_not_header(verifier: TokenVerifier, mint: Minter, keys: Keys) -> None:
+async def test_rfc8725_3_1_alg_from_key_not_header(
+    verifier: TokenVerifier, mint: Minter, keys: Keys
+) -> None:
     # ES256 header naming the RSA key: the key decides which algorithms it verifies.
     err = await assert_invalid(verifier, mint(kid="rs-1"))
     assert err.description == "The token signing algorithm does not match its key"
@@ -195,7 +202,9 @@ async def test_rfc7515_5_2_tampered_payload_refused(verifier: TokenVerifier, min
     assert err.description == "The token signature is invalid"
 
 
-async def test_rfc7515_5_2_tampered_signature_refused(verifier: TokenVerifier, mint: Minter) -> None:
+async def test_rfc7515_5_2_tampered_signature_refused(
+    verifier: TokenVerifier, mint: Minter
+) -> None:
     token = mint()
     flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
     await assert_invalid(verifier, flipped)
@@ -211,7 +220,9 @@ async def test_foreign_key_pyjwt_token_refused(verifier: TokenVerifier) -> None:
     assert err.description == "The token signature is invalid"
 
 
-async def test_foreign_key_same_kid_refused(verifier: TokenVerifier, mint: Minter, keys: Keys) -> None:
+async def test_foreign_key_same_kid_refused(
+    verifier: TokenVerifier, mint: Minter, keys: Keys
+) -> None:
     await assert_invalid(verifier, mint(key=keys.foreign_es256))
 
 
@@ -230,7 +241,14 @@ async def test_rfc9068_4_wrong_issuer_refused(verifier: TokenVerifier, mint: Min
 
 
 async def test_rfc9068_4_wrong_audience_refused(verifier: TokenVerifier, mint: Minter) -> None:
-    for aud in ("https://other.example", [RESOURCE + "/x"], [], None, [RESOURCE, 3], {"a": RESOURCE}):
+    for aud in (
+        "https://other.example",
+        [RESOURCE + "/x"],
+        [],
+        None,
+        [RESOURCE, 3],
+        {"a": RESOURCE},
+    ):
         err = await assert_invalid(verifier, mint(base_claims(aud=aud)))
         assert "(aud)" in err.description
 
@@ -387,6 +405,67 @@ async def test_rsa_key_and_rs256(verifier: TokenVerifier, mint: Minter, keys: Ke
     assert (await verifier.verify(mint(alg="RS256"))).token_id == "jti-1"
 
 
-async def test_jwks_uri_never_leaves_issuer(verifier: TokenVerifier, mint: Minter, issuer: Issuer) -> None:
+async def test_jwks_uri_never_leaves_issuer(
+    verifier: TokenVerifier, mint: Minter, issuer: Issuer
+) -> None:
     await verifier.verify(mint())
     assert issuer.requests == [f"{ISSUER}/.well-known/oauth-authorization-server", JWKS_URI]
+
+
+async def test_authenticate_accepts_one_value_or_none(
+    verifier: TokenVerifier, mint: Minter
+) -> None:
+    assert (await verifier.authenticate(f"Bearer {mint()}")).client_id == "agent-123"
+    with pytest.raises(MissingToken):
+        await verifier.authenticate(None)
+    with pytest.raises(MissingToken):
+        await verifier.authenticate([])
+
+
+async def test_forget_and_disabled_cache(
+    config: ResourceServerConfig, clock: FrozenClock, issuer_http: Any, mint: Minter
+) -> None:
+    from dataclasses import replace
+
+    uncached = TokenVerifier(replace(config, cache_size=0), clock=clock, http_client=issuer_http)
+    token = mint()
+    await uncached.verify(token)
+    await uncached.verify(token)
+    assert uncached.stats.signature_checks == 2 and uncached.stats.cache_hits == 0
+    cached = TokenVerifier(config, clock=clock, http_client=issuer_http)
+    await cached.verify(token)
+    cached.forget(token)
+    await cached.verify(token)
+    assert cached.stats.signature_checks == 2
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"issuer": ""}, {"resource": ""}, {"leeway": -1}, {"max_token_bytes": 0}, {"cache_size": -1}],
+)
+def test_config_validation(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        ResourceServerConfig(**{"issuer": ISSUER, "resource": RESOURCE, **kwargs})
+
+
+async def test_rfc7517_4_3_key_ops_without_verify_refused(
+    config: ResourceServerConfig, clock: FrozenClock, keys: Keys, mint: Minter
+) -> None:
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    jwk = {**keys.es256.as_dict(private=False), "key_ops": ["encrypt"]}
+
+    async def serve(request: Any) -> JSONResponse:
+        return JSONResponse({"keys": [jwk]})
+
+    app = Starlette(routes=[Route("/jwks", serve)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as http:
+        from dataclasses import replace
+
+        jwks_config = replace(config, jwks_uri=f"{ISSUER}/jwks")
+        verifier = TokenVerifier(jwks_config, clock=clock, http_client=http)
+        err = await assert_invalid(verifier, mint())
+    assert err.description == "The token signature is invalid"

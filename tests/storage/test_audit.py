@@ -61,3 +61,57 @@ async def test_duplicate_event_id_rejects_the_whole_batch(stores: Stores) -> Non
 async def test_large_batch(stores: Stores) -> None:
     await stores.audit.record([event(n) for n in range(1200)])
     assert len(await stores.audit.recent(limit=5000)) == 1200
+
+
+def named(name: str, at: float, client_id: str | None = "c1") -> AuditEvent:
+    return AuditEvent(event=name, outcome="success", at=at, client_id=client_id, details={"n": at})
+
+
+async def test_count_filters_client_event_and_since(stores: Stores) -> None:
+    await stores.audit.record(
+        [
+            named("token.issued", T0),
+            named("token.issued", T0 + 10),
+            named("token.issued", T0 + 20),
+            named("token.issued", T0 + 30, "c2"),
+            named("token.issued", T0 + 40, None),
+            named("client.suspended", T0 + 50),
+        ]
+    )
+    assert await stores.audit.count("c1", "token.issued") == 3
+    assert await stores.audit.count("c1", "token.issued", since=T0 + 10) == 2  # bound included
+    assert await stores.audit.count("c1", "token.issued", since=T0 + 20.5) == 0
+    assert await stores.audit.count("c2", "token.issued") == 1
+    assert await stores.audit.count("c1", "client.suspended") == 1
+    assert await stores.audit.count("c1", "client.created") == 0
+    assert await stores.audit.count("nobody", "token.issued") == 0
+
+
+async def test_find_oldest_first_with_since_and_limit(stores: Stores) -> None:
+    late, early, other = named("token.issued", T0 + 20), named("token.issued", T0), named("x", T0)
+    middle = named("token.issued", T0 + 10)
+    await stores.audit.record([late, other, early])
+    await stores.audit.record([middle, named("token.issued", T0 + 5, "c2")])
+    assert await stores.audit.find("c1", "token.issued") == [early, middle, late]
+    assert await stores.audit.find("c1", "token.issued", since=T0 + 10) == [middle, late]
+    assert await stores.audit.find("c1", "token.issued", limit=2) == [early, middle]
+    assert await stores.audit.find("c1", "token.issued", since=T0 + 21) == []
+    assert await stores.audit.find("nobody", "token.issued") == []
+
+
+async def test_find_same_time_keeps_insertion_order(stores: Stores) -> None:
+    first, second, third = (
+        AuditEvent("token.issued", "success", T0, client_id="c1", event_id=f"e{n}")
+        for n in range(3)
+    )
+    await stores.audit.record([first, second])
+    await stores.audit.record([third])
+    assert await stores.audit.find("c1", "token.issued") == [first, second, third]
+
+
+async def test_count_and_find_agree_on_a_large_log(stores: Stores) -> None:
+    await stores.audit.record([named("token.issued", T0 + n, f"c{n % 3}") for n in range(1200)])
+    assert await stores.audit.count("c1", "token.issued") == 400
+    found = await stores.audit.find("c1", "token.issued", since=T0 + 600)
+    assert len(found) == 200
+    assert [e.at for e in found] == sorted(e.at for e in found)

@@ -139,3 +139,78 @@ async def test_fifty_concurrent_creates_all_land(stores: Stores) -> None:
     assert await stores.clients.list_clients() == made
     for client in made:
         assert len(await stores.clients.list_secrets(client.client_id)) == 1
+
+
+async def test_find_by_registration_token(stores: Stores) -> None:
+    client = full_client()
+    await stores.clients.create_client(client)
+    await stores.clients.create_client(Client("plain", "Plain", T0))  # no digest at all
+    assert await stores.clients.find_by_registration_token("hmac-rat") == client
+    assert await stores.clients.find_by_registration_token("hmac-other") is None
+
+
+async def test_find_by_registration_token_follows_updates(stores: Stores) -> None:
+    await stores.clients.create_client(full_client())
+    rotated = dataclasses.replace(full_client(), registration_token_digest="hmac-rat-2")
+    await stores.clients.update_client(rotated)
+    assert await stores.clients.find_by_registration_token("hmac-rat") is None
+    assert await stores.clients.find_by_registration_token("hmac-rat-2") == rotated
+
+
+def fingerprinted(client_id: str, at: float, fingerprint: str = "fp-0123") -> Client:
+    return dataclasses.replace(
+        full_client(client_id, at),
+        registration_fingerprint=fingerprint,
+        registration_token_digest=f"rat-{client_id}",
+    )
+
+
+async def test_find_by_fingerprint_returns_the_newest_in_the_window(stores: Stores) -> None:
+    old, mid, new = (fingerprinted(i, T0 + n * 10) for n, i in enumerate(("old", "mid", "new")))
+    other = fingerprinted("other", T0 + 100, fingerprint="fp-9999")
+    for client in (mid, other, new, old):
+        await stores.clients.create_client(client)
+    assert await stores.clients.find_by_fingerprint("fp-0123", 0.0) == new
+    assert await stores.clients.find_by_fingerprint("fp-0123", T0 + 20) == new  # bound included
+    assert await stores.clients.find_by_fingerprint("fp-0123", T0 + 20.5) is None
+    assert await stores.clients.find_by_fingerprint("fp-9999", T0) == other
+    assert await stores.clients.find_by_fingerprint("fp-unknown", 0.0) is None
+
+
+async def test_find_by_fingerprint_ignores_clients_without_one(stores: Stores) -> None:
+    await stores.clients.create_client(Client("plain", "Plain", T0))
+    assert await stores.clients.find_by_fingerprint("", 0.0) is None
+
+
+async def test_delete_client_removes_it_and_its_secrets(stores: Stores) -> None:
+    keep = full_client("keep", T0)
+    keep = dataclasses.replace(keep, registration_token_digest="rat-keep")
+    await stores.clients.create_client(full_client(), [secret("s1"), secret("s2", at=T0 + 1)])
+    await stores.clients.create_client(keep, [secret("k1", "keep")])
+
+    await stores.clients.delete_client("agent-1")
+
+    assert await stores.clients.get_client("agent-1") is None
+    assert await stores.clients.list_secrets("agent-1") == []
+    assert await stores.clients.list_clients() == [keep]
+    assert await stores.clients.list_secrets("keep") == [secret("k1", "keep")]
+    assert await stores.clients.find_by_registration_token("hmac-rat") is None
+    assert await stores.clients.find_by_fingerprint("fp-0123", 0.0) == keep
+
+
+async def test_delete_unknown_client_raises_key_error(stores: Stores) -> None:
+    with pytest.raises(KeyError):
+        await stores.clients.delete_client("ghost")
+    await stores.clients.create_client(full_client())
+    await stores.clients.delete_client("agent-1")
+    with pytest.raises(KeyError):
+        await stores.clients.delete_client("agent-1")
+
+
+async def test_deleted_id_and_secret_ids_can_be_reused(stores: Stores) -> None:
+    await stores.clients.create_client(full_client(), [secret("s1")])
+    await stores.clients.delete_client("agent-1")
+    again = dataclasses.replace(full_client(), name="Again")
+    await stores.clients.create_client(again, [secret("s1")])
+    assert await stores.clients.get_client("agent-1") == again
+    assert await stores.clients.list_secrets("agent-1") == [secret("s1")]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from gatepass.storage.base import Stores
+
 from .conftest import TokenStores
 
 
@@ -66,3 +68,23 @@ async def test_replay_twenty_concurrent_adds_one_wins(token_stores: TokenStores)
     exp = time.time() + 300
     results = await asyncio.gather(*(token_stores.replay.add_once("race", exp) for _ in range(20)))
     assert results.count(True) == 1
+
+
+async def test_replay_purge_keeps_live_entries(token_stores: TokenStores) -> None:
+    """Safe to call periodically on every backend (a no-op on Redis, which expires keys)."""
+    replay, now = token_stores.replay, time.time()
+    assert await replay.add_once("live", now + 300) is True
+    assert await replay.purge_expired(now) >= 0
+    assert await replay.add_once("live", now + 300) is False
+
+
+async def test_replay_purge_expired_counts_what_it_drops(stores: Stores) -> None:
+    """Memory and SQL keep expired rows until purged; Redis (above) drops them itself."""
+    replay, now = stores.replay, time.time()
+    await replay.add_once("gone-1", now - 10)
+    await replay.add_once("gone-2", now - 5)
+    await replay.add_once("live", now + 300)
+    assert await replay.purge_expired(now) == 2
+    assert await replay.purge_expired(now) == 0
+    assert await replay.add_once("live", now + 300) is False
+    assert await replay.add_once("gone-1", now + 300) is True

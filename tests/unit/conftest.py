@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
@@ -22,8 +23,7 @@ from gatepass.core.client_auth.private_key_jwt import ASSERTION_TYPE
 from gatepass.core.requests import OAuthRequest
 from gatepass.models import AuditEvent
 from gatepass.runtime import Runtime, open_runtime
-from gatepass.scopes import DEFAULT_SCOPES
-from gatepass.settings import ScopeSetting, Settings
+from gatepass.settings import Settings
 from gatepass.storage.base import Stores
 from gatepass.storage.memory import MemoryClientStore, open_memory_stores
 
@@ -56,12 +56,6 @@ def make_settings(tmp_path: Any, **overrides: Any) -> Settings:
         "resources": [API],
         "key_encryption_keys": [Fernet.generate_key().decode()],
         "secret_pepper": secrets.token_hex(32),
-        "scopes": [
-            *[ScopeSetting(name=s.name, description=s.description,
-                           requires_approval=s.requires_approval, min_tier=s.min_tier,
-                           min_trust=s.min_trust) for s in DEFAULT_SCOPES],
-            ScopeSetting(name="gatepass:introspect", description="Introspect any token"),
-        ],
     }
     values.update(overrides)
     return Settings(**values)
@@ -192,6 +186,27 @@ def settings(tmp_path: Any) -> Settings:
 @pytest.fixture
 def fetcher() -> FakeFetcher:
     return FakeFetcher()
+
+
+HarnessFactory = Callable[..., AbstractAsyncContextManager[Harness]]
+
+
+@pytest.fixture
+def make_harness(tmp_path: Any, clock: FrozenClock, fetcher: FakeFetcher) -> HarnessFactory:
+    """``async with make_harness(stores=..., **settings_overrides) as h``."""
+
+    @asynccontextmanager
+    async def make(stores: Stores | None = None, **overrides: Any) -> AsyncIterator[Harness]:
+        events: list[AuditEvent] = []
+        rt = await open_runtime(make_settings(tmp_path, **overrides), clock=clock,
+                                stores=stores or open_memory_stores(clock), fetch_jwks=fetcher,
+                                on_audit=events.append)
+        try:
+            yield Harness(rt, clock, fetcher, events)
+        finally:
+            await rt.close()
+
+    return make
 
 
 @pytest.fixture

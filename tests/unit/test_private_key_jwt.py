@@ -125,9 +125,7 @@ async def test_rfc7523_s3_missing_iss_is_refused(h: Harness) -> None:
     cid, key = await h.jwt_client()
     claims = h.assertion_claims(cid)
     del claims["iss"]
-    exc = await refused(h, h.jwt_request(key.sign(claims)))
-    assert exc.error in {"invalid_client", "invalid_request"}
-    assert exc.description == "client_assertion has no iss"
+    await assert_refused(h, key.sign(claims), "client_assertion is not a JWT with an iss")
 
 
 @pytest.mark.parametrize("aud", ["https://evil.example/oauth/token", ISSUER + "/", [], 42,
@@ -373,14 +371,14 @@ async def test_rfc7523_s2_2_oversized_assertion_is_refused(h: Harness) -> None:
 
 @pytest.mark.parametrize("junk", ["not-a-jwt", "a.!!!.c", "a." + b64url(b"\xff\xfe") + ".c"])
 async def test_rfc7523_s2_2_assertion_that_is_not_a_jwt_is_refused(h: Harness, junk: str) -> None:
-    await assert_refused(h, junk, "client_assertion is not a JWT")
+    await assert_refused(h, junk, "client_assertion is not a JWT with an iss")
 
 
 async def test_rfc7523_s2_2_deeply_nested_assertion_payload_is_refused_not_500(
     h: Harness,
 ) -> None:
     junk = b64url(b'{"alg":"ES256"}') + "." + b64url(b"[" * 5000) + ".c"
-    await assert_refused(h, junk, "client_assertion is not a JWT")
+    await assert_refused(h, junk, "client_assertion is not a JWT with an iss")
 
 
 async def test_rfc7523_s3_unknown_client_is_refused(h: Harness) -> None:

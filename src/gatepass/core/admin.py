@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from gatepass.core.credentials import new_client_id, new_secret
+from gatepass.core.revocation import revoke_outstanding
 from gatepass.errors import InvalidClientMetadata, InvalidRequest, InvalidScope, NotFound
 from gatepass.models import ApprovalRequest, Client, ClientSecret, ClientStatus
 from gatepass.storage.base import ConflictError
@@ -166,18 +167,7 @@ class Admin:
     async def suspend(self, client_id: str, *, actor: str, reason: str | None = None) -> int:
         """Kill switch: no more tokens, and every outstanding token is revoked. Returns how many."""
         await self.set_status(client_id, "suspended", actor=actor, reason=reason)
-        await self._server.audit.flush()
-        now = self._server.clock.now()
-        since = now - self._server.config.access_token_ttl
-        revoked = 0
-        for ev in await self._server.stores.audit.find(client_id, "token.issued", since):
-            jti, exp = ev.details.get("jti"), ev.details.get("exp")
-            if isinstance(jti, str) and isinstance(exp, int | float) and exp > now:
-                await self._server.stores.revocations.revoke(jti, float(exp), now)
-                revoked += 1
-        self._server.audit.emit("client.tokens_revoked", "success", client_id=client_id,
-                                actor=actor, count=revoked)
-        return revoked
+        return await revoke_outstanding(self._server, client_id, actor=actor)
 
     async def set_trust(self, client_id: str, level: int, *, actor: str,
                         reason: str | None = None) -> Client:

@@ -21,6 +21,7 @@ __all__ = [
     "BillingGate",
     "FreeTierGate",
     "PrepaidBillingGate",
+    "fresh",
     "issue_billing_token",
 ]
 
@@ -42,6 +43,12 @@ class BillingGate(Protocol):
 
     async def commit(self, decision: BillingDecision) -> None:
         """Count one registration against the billing method; ``BillingRequired`` if used up."""
+
+
+def fresh(error: BillingRequired) -> BillingRequired:
+    """A new copy of the configured 402 (re-raising one instance grows its traceback forever)."""
+    return BillingRequired(error.description, status=error.http_status, headers=error.headers,
+                           extra=error.extra)
 
 
 def _digest(token: str) -> str:
@@ -74,21 +81,21 @@ class PrepaidBillingGate:
 
     async def check(self, billing_token: str | None) -> BillingDecision:
         if not billing_token:
-            raise self._required
+            raise fresh(self._required)
         digest = _digest(billing_token)
         now = self._clock.now()
         tok = await self._store.get_billing_token(digest)
         if tok is None or (tok.expires_at is not None and tok.expires_at <= now):
-            raise self._required
+            raise fresh(self._required)
         if tok.max_uses is not None and tok.uses >= tok.max_uses:
-            raise self._required
+            raise fresh(self._required)
         return BillingDecision(tok.tier, tok.account_id, digest)
 
     async def commit(self, decision: BillingDecision) -> None:
         if decision.token_digest is None:
             return
         if await self._store.use_billing_token(decision.token_digest, self._clock.now()) is None:
-            raise self._required
+            raise fresh(self._required)
 
 
 class FreeTierGate:

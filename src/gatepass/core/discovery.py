@@ -42,8 +42,19 @@ def build_metadata(
         "access_token_signing_alg_values_supported": list(signing_algs),
         "resource_indicators_supported": True,
     }
+    if config.registration_path:
+        policy = config.agents
+        doc["registration_endpoint"] = base + config.registration_path
+        doc["agent_registration_url"] = base + config.agent_registration_path
+        doc["agent_documentation"] = _absolute(base, policy.documentation_url)
+        doc["agent_tos_url"] = _absolute(base, policy.tos_url)
+        doc["rate_limit_tiers"] = {k: dict(v) for k, v in policy.rate_limits.items()}
     if uses_jwt:
         for name in ("token", "introspection", "revocation"):
             doc[f"{name}_endpoint_auth_signing_alg_values_supported"] = endpoint_algs
     doc.update(config.extra_metadata)
     return doc
+
+
+def _absolute(base: str, url: str) -> str:
+    return url if "://" in url else base + url

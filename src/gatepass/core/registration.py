@@ -15,6 +15,7 @@ from gatepass.core.attestation import AttestationVerifier
 from gatepass.core.billing import BillingGate
 from gatepass.core.policy import split_requested
 from gatepass.core.provisioning import Provisioner, ProvisionRequest, fingerprint
+from gatepass.core.revocation import revoke_outstanding
 from gatepass.errors import InvalidClientMetadata, InvalidRequest, InvalidToken
 from gatepass.models import Client
 
@@ -100,9 +101,15 @@ class DynamicRegistration:
         return doc
 
     async def delete(self, client: Client) -> None:
-        """RFC 7592 §2.3: the client and its credentials are gone at once."""
+        """RFC 7592 §2.3: the client, its credentials and its outstanding tokens are gone at
+        once; pending approval requests are denied."""
         await self._server.stores.clients.delete_client(client.client_id)
         self._server.directory.invalidate(client.client_id)
+        await revoke_outstanding(self._server, client.client_id, actor="registration_access_token")
+        approvals = self._server.stores.approvals
+        for request in await approvals.list_approvals("pending", client.client_id):
+            await approvals.decide_approval(request.request_id, "denied", (), "system",
+                                            "client deleted", self._server.clock.now())
         self._server.audit.emit("client.deleted", "success", client_id=client.client_id,
                                 actor="registration_access_token")
 

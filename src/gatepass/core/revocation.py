@@ -7,13 +7,18 @@ storage failure propagates (the shell answers 503), never a silent 200.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gatepass.clock import Clock
 from gatepass.core.directory import ClientEntry
 from gatepass.errors import UnauthorizedClient
 from gatepass.keys import Keyring
 from gatepass.storage.base import RevocationStore
 
-__all__ = ["Revoker"]
+if TYPE_CHECKING:
+    from gatepass.core.server import AuthorizationServer
+
+__all__ = ["Revoker", "revoke_outstanding"]
 
 
 class Revoker:
@@ -37,3 +42,20 @@ class Revoker:
         jti: str = claims["jti"]
         await self._revocations.revoke(jti, exp, now)
         return jti
+
+
+async def revoke_outstanding(server: AuthorizationServer, client_id: str, *, actor: str) -> int:
+    """Revoke every unexpired token issued to a client (found through the audit trail of
+    issuance, which records each ``jti`` and ``exp``). Returns how many were revoked."""
+    await server.audit.flush()
+    now = server.clock.now()
+    since = now - server.config.access_token_ttl
+    revoked = 0
+    for ev in await server.stores.audit.find(client_id, "token.issued", since):
+        jti, exp = ev.details.get("jti"), ev.details.get("exp")
+        if isinstance(jti, str) and isinstance(exp, int | float) and exp > now:
+            await server.stores.revocations.revoke(jti, float(exp), now)
+            revoked += 1
+    server.audit.emit("client.tokens_revoked", "success", client_id=client_id, actor=actor,
+                      count=revoked)
+    return revoked

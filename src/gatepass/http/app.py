@@ -14,21 +14,29 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from gatepass.clock import Clock
+from gatepass.core.billing import BillingGate
+from gatepass.http.api import API_PREFIX, api_app
+from gatepass.http.billing import WebhookBillingGate
 from gatepass.http.fetch import SafeJwksFetcher
+from gatepass.http.gates import AccountLimiter, install_registration_limits, register_policy
 from gatepass.http.oauth import oauth_routes
+from gatepass.http.registration import registration_routes, terms_routes
 from gatepass.http.responses import json_response
 from gatepass.http.wellknown import wellknown_routes
 from gatepass.observability.logging import audit_logger
-from gatepass.runtime import Runtime, open_runtime, server_config
+from gatepass.observability.metrics import CONTENT_TYPE_LATEST, Metrics, fan_out
+from gatepass.ratelimit import Policy
+from gatepass.runtime import Runtime, billing_required, open_runtime, server_config
 from gatepass.settings import Settings
 from gatepass.storage.base import StorageError, Stores
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("gatepass.http")
+PROMOTION_INTERVAL = 300.0
 
 
 async def _every(seconds: float, job: Callable[[], Awaitable[Any]], name: str) -> None:
@@ -51,22 +59,29 @@ def create_app(
 ) -> Starlette:
     """The authorization server as an ASGI app (routes are built when the lifespan starts)."""
     config = server_config(settings)
+    source_policy = register_policy(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        metrics = Metrics()
         async with httpx.AsyncClient(timeout=settings.jwks_fetch_timeout) as http:
             fetcher = SafeJwksFetcher(http, development=settings.development)
+            accounts = AccountLimiter(limiter, settings.agents.registrations_per_account_per_day)
             runtime = await open_runtime(settings, clock=clock, fetch_jwks=fetcher,
-                                         on_audit=audit_logger(), stores=stores,
+                                         billing=_billing_gate(settings, http),
+                                         account_limiter=accounts,
+                                         on_audit=fan_out(audit_logger(), metrics.observe), stores=stores,
                                          migrate=migrate)
             app.state.runtime = runtime
-            app.router.routes.extend(_routes(runtime, settings))
+            app.router.routes.extend(_routes(runtime, settings, metrics))
+            app.router.routes.extend(_self_service_routes(runtime, source_policy))
             tasks = [
                 asyncio.create_task(_every(settings.audit_flush_interval,
                                            runtime.server.audit.flush, "audit")),
                 asyncio.create_task(_every(settings.key_reload_interval,
                                            runtime.reload_keys, "keys")),
                 asyncio.create_task(_every(60.0, _purge(runtime), "purge")),
+                asyncio.create_task(_every(PROMOTION_INTERVAL, _promote(runtime), "promotion")),
             ]
             try:
                 yield
@@ -75,10 +90,28 @@ def create_app(
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await runtime.close()
+                await limiter.aclose()
 
     app = Starlette(lifespan=lifespan, exception_handlers={HTTPException: _http_error})
     app.state.config = config
+    limiter = install_registration_limits(
+        app, settings, (config.registration_path, config.agent_registration_path))
     return app
+
+
+def _billing_gate(settings: Settings, http: httpx.AsyncClient) -> BillingGate | None:
+    """The webhook gate when a billing URL is configured (else prepaid tokens)."""
+    url = settings.agents.billing_webhook_url
+    if url is None:
+        return None
+    return WebhookBillingGate(http, url, settings.agents.billing_webhook_timeout,
+                              billing_required(server_config(settings)))
+
+
+def _self_service_routes(runtime: Runtime, source_policy: Policy) -> list[BaseRoute]:
+    """RFC 7591/7592, the agent terms page and the ``/api/v1`` JSON API."""
+    return [*registration_routes(runtime, source_policy), *terms_routes(runtime),
+            Mount(API_PREFIX, app=api_app(runtime, source_policy))]
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -91,18 +124,39 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def _purge(runtime: Runtime) -> Callable[[], Awaitable[int]]:
     async def job() -> int:
-        return await runtime.stores.revocations.purge_expired(runtime.server.clock.now())
+        now = runtime.server.clock.now()
+        purged = await runtime.stores.revocations.purge_expired(now)
+        purge_replay = getattr(runtime.stores.replay, "purge_expired", None)
+        return purged + (await purge_replay(now) if purge_replay is not None else 0)
 
     return job
 
 
-def _routes(runtime: Runtime, settings: Settings) -> list[Route]:
+def _promote(runtime: Runtime) -> Callable[[], Awaitable[int]]:
+    """Apply the configured promotion rules to every agent below the top trust level."""
+
+    async def job() -> int:
+        top = runtime.server.config.agents.max_trust
+        promoted = 0
+        for client in await runtime.admin.list_clients():
+            if client.agent_type is not None and client.is_active and client.trust_level < top:
+                promoted += await runtime.admin.apply_promotion_rules(client.client_id) is not None
+        return promoted
+
+    return job
+
+
+def _routes(runtime: Runtime, settings: Settings, metrics: Metrics) -> list[Route]:
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})
+
+    async def prometheus(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     server = runtime.server
     return [
         *wellknown_routes(server, settings.jwks_max_age),
         *oauth_routes(server, settings.max_body_bytes),
         Route("/healthz", health, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
     ]

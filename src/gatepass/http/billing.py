@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import httpx
 
-from gatepass.core.billing import BillingDecision
+from gatepass.core.billing import BillingDecision, fresh
 from gatepass.errors import BillingRequired, TemporarilyUnavailable
 
 __all__ = ["WebhookBillingGate"]
@@ -26,7 +26,7 @@ class WebhookBillingGate:
 
     async def check(self, billing_token: str | None) -> BillingDecision:
         if not billing_token:
-            raise self._required
+            raise fresh(self._required)
         try:
             resp = await self._client.post(self._url, json={"billing_token": billing_token},
                                            timeout=self._timeout, follow_redirects=False)
@@ -38,7 +38,7 @@ class WebhookBillingGate:
             raise TemporarilyUnavailable("The billing service failed; retry later",
                                          headers={"Retry-After": "30"})
         if not isinstance(data, dict) or data.get("valid") is not True:
-            raise self._required
+            raise fresh(self._required)
         tier, account = data.get("tier"), data.get("account_id")
         if not isinstance(tier, str) or not isinstance(account, str):
             raise TemporarilyUnavailable("The billing service answered without tier/account_id")

@@ -126,7 +126,7 @@ def verify_jws_with_jwks(
     for jwk in candidates:
         try:
             tok = jwt.decode(token, _import(jwk), algorithms=[alg])
-        except (JoseError, ValueError, TypeError):
+        except (JoseError, ValueError, TypeError, KeyError):  # KeyError: unknown "crv"
             continue
         return dict(tok.header), dict(tok.claims)
     raise ValueError("signature does not verify with any registered key")
@@ -138,6 +138,6 @@ def peek_claims(token: str) -> dict[str, Any]:
     try:
         claims = jws.extract_compact(token.encode()).payload
         data = json.loads(claims)
-    except (JoseError, ValueError, TypeError):
+    except (JoseError, ValueError, TypeError, RecursionError):  # deeply nested JSON
         return {}
     return data if isinstance(data, dict) else {}

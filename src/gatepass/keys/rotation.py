@@ -86,11 +86,13 @@ async def rotate(
     if not force and now < ready_at:
         report.next_step_at = ready_at
         return report
+    # Promote first: if a later write fails, two keys are current (the newer signs) rather than
+    # none, and the server can still build its keyring.
+    await store.set_key_state(nxt.kid, "current", now)
+    report.actions.append(f"{nxt.kid} is now current")
     for k in keys:
         if k.state == "current":
             await store.set_key_state(k.kid, "previous", now)
             report.actions.append(f"{k.kid} is now previous")
-    await store.set_key_state(nxt.kid, "current", now)
-    report.actions.append(f"{nxt.kid} is now current")
     report.next_step_at = now + token_ttl
     return report

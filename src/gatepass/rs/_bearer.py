@@ -39,17 +39,15 @@ def parse_authorization(
 ) -> str:
     """Return the bearer token in one ``Authorization`` header value (RFC 6750 §2.1).
 
-    Raises ``MissingToken`` when the value is empty or uses another scheme, ``InvalidToken`` when
+    Raises ``MissingToken`` when no token is given or another scheme is used, ``InvalidToken`` when
     it is too large and ``InvalidRequest`` when the credentials are not a single ``b64token``.
     """
     if len(value) > max_token_bytes + _HEADER_SLACK:
         raise _too_large(max_token_bytes)
     scheme, _, credentials = value.strip(" \t").partition(" ")
-    if scheme.lower() != "bearer":
-        raise missing_token(token_endpoint)
     token = credentials.lstrip(" ")
-    if not token:
-        raise InvalidRequest("The Bearer credentials are empty")
+    if scheme.lower() != "bearer" or not token:
+        raise missing_token(token_endpoint)
     if len(token) > max_token_bytes:
         raise _too_large(max_token_bytes)
     if not _B64TOKEN.fullmatch(token):

@@ -54,7 +54,3 @@ class TokenCache:
     def discard(self, digest: bytes) -> None:
         """Forget a token (for example because it was revoked)."""
         self._entries.pop(digest, None)
-
-    def clear(self) -> None:
-        """Forget every token (for example after a key was withdrawn)."""
-        self._entries.clear()

@@ -135,15 +135,20 @@ class RedisRevocationListener(MemoryRevocationList):
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Subscribe and wait for the subscription to be confirmed before returning."""
+        """Subscribe and wait for the confirmation; raises if Redis is unreachable now.
+
+        After that, redis-py reconnects and resubscribes by itself; messages published while the
+        connection is down are missed (nothing is replayed on subscribe).
+        """
         if self._task is not None:
             return
         self._client = self._client or _redis_from_url(self._url)
         self._pubsub = self._client.pubsub()
-        await self._pubsub.subscribe(self._channel)
-        async with asyncio.timeout(10):
-            while (await self._pubsub.get_message(timeout=1.0) or {}).get("type") != "subscribe":
-                pass
+        try:
+            await self._subscribe(self._pubsub)
+        except BaseException:
+            await self.stop()
+            raise
         self._task = asyncio.create_task(self._listen(self._pubsub))
 
     async def stop(self) -> None:
@@ -155,6 +160,12 @@ class RedisRevocationListener(MemoryRevocationList):
         if self._owns_client and self._client is not None:
             await self._client.aclose()
             self._client = None
+
+    async def _subscribe(self, pubsub: PubSub) -> None:
+        await pubsub.subscribe(self._channel)
+        async with asyncio.timeout(10):
+            while (await pubsub.get_message(timeout=1.0) or {}).get("type") != "subscribe":
+                pass
 
     def handle(self, data: bytes | str) -> bool:
         """Apply one pub/sub payload; malformed payloads are logged and ignored."""

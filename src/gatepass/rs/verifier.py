@@ -83,8 +83,10 @@ class TokenVerifier:
     ) -> None:
         await self.stop()
 
-    async def authenticate(self, authorization: Sequence[str]) -> Principal:
-        """Verify the bearer token found in a request's ``Authorization`` header values."""
+    async def authenticate(self, authorization: str | Sequence[str] | None) -> Principal:
+        """Verify the bearer token in a request's ``Authorization`` header value(s)."""
+        if authorization is None or isinstance(authorization, str):
+            authorization = [] if authorization is None else [authorization]
         token = extract_bearer(
             authorization,
             max_token_bytes=self.config.max_token_bytes,

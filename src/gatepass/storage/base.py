@@ -48,7 +48,8 @@ class ClientStore(Protocol):
     async def get_client(self, client_id: str) -> Client | None: ...
 
     async def create_client(self, client: Client, secrets: Sequence[ClientSecret] = ()) -> None:
-        """Insert a client with its initial secrets atomically; ``ConflictError`` if the id exists."""
+        """Insert a client with its initial secrets atomically; ``ConflictError`` if the id
+        exists."""
 
     async def update_client(self, client: Client) -> None:
         """Replace a client's record; ``KeyError`` if it does not exist."""
@@ -99,6 +100,10 @@ class RevocationStore(Protocol):
 class ReplayCache(Protocol):
     async def add_once(self, key: str, expires_at: float) -> bool:
         """Remember ``key`` until ``expires_at``; False if it was already there (a replay)."""
+
+    async def purge_expired(self, now: float) -> int:
+        """Drop entries expired at ``now``; how many. Safe to call periodically (a no-op on
+        backends that expire entries themselves, such as Redis)."""
 
 
 class AuditLog(Protocol):

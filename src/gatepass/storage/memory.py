@@ -11,11 +11,22 @@ from collections import deque
 from collections.abc import Sequence
 
 from gatepass.clock import Clock, SystemClock
-from gatepass.models import AuditEvent, Client, ClientSecret, KeyState, SigningKey
+from gatepass.models import (
+    ApprovalRequest,
+    ApprovalStatus,
+    AuditEvent,
+    BillingToken,
+    Client,
+    ClientSecret,
+    KeyState,
+    SigningKey,
+)
 from gatepass.storage.base import ConflictError, Stores
 
 __all__ = [
+    "MemoryApprovalStore",
     "MemoryAuditLog",
+    "MemoryBillingStore",
     "MemoryClientStore",
     "MemoryKeyStore",
     "MemoryReplayCache",
@@ -74,6 +85,23 @@ class MemoryClientStore:
 
     async def delete_secret(self, secret_id: str) -> None:
         self._secrets.pop(secret_id, None)
+
+    async def find_by_registration_token(self, digest: str) -> Client | None:
+        found = [c for c in self._clients.values() if c.registration_token_digest == digest]
+        return min(found, key=lambda c: (c.created_at, c.client_id), default=None)
+
+    async def find_by_fingerprint(self, fingerprint: str, since: float) -> Client | None:
+        found = [
+            c
+            for c in self._clients.values()
+            if c.registration_fingerprint == fingerprint and c.created_at >= since
+        ]
+        return max(found, key=lambda c: (c.created_at, c.client_id), default=None)
+
+    async def delete_client(self, client_id: str) -> None:
+        del self._clients[client_id]
+        for secret_id in [i for i, s in self._secrets.items() if s.client_id == client_id]:
+            del self._secrets[secret_id]
 
 
 class MemoryKeyStore:
@@ -140,7 +168,6 @@ class MemoryReplayCache:
         return True
 
     async def purge_expired(self, now: float) -> int:
-        """Drop entries expired at ``now``; returns how many (not part of the contract)."""
         gone = [k for k, exp in self._entries.items() if exp <= now]
         for key in gone:
             del self._entries[key]
@@ -175,6 +202,114 @@ class MemoryAuditLog:
         indexed.sort(key=lambda t: (t[0], t[1]), reverse=True)
         return [e for _, _, e in indexed[:limit]]
 
+    def _matching(self, client_id: str, event: str, since: float) -> list[AuditEvent]:
+        found = [
+            (e.at, i, e)
+            for i, e in enumerate(self._events)
+            if e.client_id == client_id and e.event == event and e.at >= since
+        ]
+        found.sort(key=lambda t: (t[0], t[1]))
+        return [e for _, _, e in found]
+
+    async def count(self, client_id: str, event: str, since: float = 0.0) -> int:
+        return len(self._matching(client_id, event, since))
+
+    async def find(
+        self, client_id: str, event: str, since: float = 0.0, limit: int = 100_000
+    ) -> list[AuditEvent]:
+        return self._matching(client_id, event, since)[:limit]
+
+
+def _check_decision(status: ApprovalStatus) -> None:
+    if status == "pending":
+        raise ValueError("a decision is 'approved' or 'denied'")
+
+
+class MemoryApprovalStore:
+    """Approval requests by id; a decision replaces the pending record."""
+
+    def __init__(self) -> None:
+        self._requests: dict[str, ApprovalRequest] = {}
+
+    async def add_approval(self, request: ApprovalRequest) -> None:
+        if request.request_id in self._requests:
+            raise ConflictError(f"approval request {request.request_id!r} already exists")
+        self._requests[request.request_id] = request
+
+    async def get_approval(self, request_id: str) -> ApprovalRequest | None:
+        return self._requests.get(request_id)
+
+    async def list_approvals(
+        self, status: ApprovalStatus | None = None, client_id: str | None = None
+    ) -> list[ApprovalRequest]:
+        found = [
+            r
+            for r in self._requests.values()
+            if (status is None or r.status == status)
+            and (client_id is None or r.client_id == client_id)
+        ]
+        return sorted(found, key=lambda r: (r.created_at, r.request_id))
+
+    async def decide_approval(
+        self,
+        request_id: str,
+        status: ApprovalStatus,
+        granted: tuple[str, ...],
+        decided_by: str,
+        reason: str | None,
+        at: float,
+    ) -> ApprovalRequest:
+        _check_decision(status)
+        request = self._requests[request_id]
+        if request.status != "pending":
+            raise ConflictError(f"approval request {request_id!r} was already decided")
+        decided = dataclasses.replace(
+            request,
+            status=status,
+            granted=tuple(granted),
+            decided_at=at,
+            decided_by=decided_by,
+            reason=reason,
+        )
+        self._requests[request_id] = decided
+        return decided
+
+
+def _usable(token: BillingToken, now: float) -> bool:
+    """Unexpired at ``now`` with a use left (the condition ``use_billing_token`` checks)."""
+    unexpired = token.expires_at is None or now < token.expires_at
+    return unexpired and (token.max_uses is None or token.uses < token.max_uses)
+
+
+class MemoryBillingStore:
+    """Billing tokens by id, with an index by digest (unique, like the id)."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, BillingToken] = {}
+        self._by_digest: dict[str, str] = {}
+
+    async def add_billing_token(self, token: BillingToken) -> None:
+        if token.token_id in self._tokens or token.digest in self._by_digest:
+            raise ConflictError("a billing token with the same id or digest already exists")
+        self._tokens[token.token_id] = token
+        self._by_digest[token.digest] = token.token_id
+
+    async def get_billing_token(self, digest: str) -> BillingToken | None:
+        token_id = self._by_digest.get(digest)
+        return None if token_id is None else self._tokens[token_id]
+
+    async def use_billing_token(self, digest: str, now: float) -> BillingToken | None:
+        token_id = self._by_digest.get(digest)
+        token = None if token_id is None else self._tokens[token_id]
+        if token is None or not _usable(token, now):
+            return None
+        used = dataclasses.replace(token, uses=token.uses + 1)
+        self._tokens[used.token_id] = used
+        return used
+
+    async def list_billing_tokens(self) -> list[BillingToken]:
+        return sorted(self._tokens.values(), key=lambda t: (t.created_at, t.token_id))
+
 
 def open_memory_stores(clock: Clock | None = None) -> Stores:
     """A fresh set of in-memory stores; ``clock`` judges replay-cache expiry (system clock)."""
@@ -188,5 +323,7 @@ def open_memory_stores(clock: Clock | None = None) -> Stores:
         revocations=MemoryRevocationStore(),
         replay=MemoryReplayCache(clock or SystemClock()),
         audit=MemoryAuditLog(),
+        approvals=MemoryApprovalStore(),
+        billing=MemoryBillingStore(),
         close=close,
     )

@@ -122,3 +122,7 @@ class RedisReplayCache:
         async with _redis_errors():
             added = await self._redis.set(self._prefix + key, b"1", nx=True, pxat=_pxat(expires_at))
         return bool(added)
+
+    async def purge_expired(self, now: float) -> int:
+        """A no-op: Redis drops each entry itself at its PXAT expiry. Always 0."""
+        return 0

@@ -7,6 +7,7 @@ comes from an allow-list; keys come from the client's registered ``jwks`` or ``j
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -94,7 +95,7 @@ class PrivateKeyJwt:
         if not any(a in self._audiences for a in auds):
             raise InvalidClient("client_assertion aud must be the issuer or the token endpoint")
         exp = claims.get("exp")
-        if not isinstance(exp, int | float) or isinstance(exp, bool):
+        if not isinstance(exp, int | float) or isinstance(exp, bool) or not math.isfinite(exp):
             raise InvalidClient("client_assertion has no exp")
         if exp + LEEWAY < now:
             raise InvalidClient("client_assertion has expired")

@@ -6,7 +6,14 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
-from gatepass.models import AuditEvent, Client, ClientSecret, SigningKey
+from gatepass.models import (
+    ApprovalRequest,
+    AuditEvent,
+    BillingToken,
+    Client,
+    ClientSecret,
+    SigningKey,
+)
 
 Row = RowMapping
 
@@ -126,4 +133,58 @@ def to_event(row: Row) -> AuditEvent:
         actor=row["actor"],
         details=row["details"],
         event_id=row["event_id"],
+    )
+
+
+def approval_row(request: ApprovalRequest) -> dict[str, Any]:
+    return {
+        "request_id": request.request_id,
+        "client_id": request.client_id,
+        "scopes": list(request.scopes),
+        "created_at": request.created_at,
+        "status": request.status,
+        "granted": list(request.granted),
+        "decided_at": request.decided_at,
+        "decided_by": request.decided_by,
+        "reason": request.reason,
+    }
+
+
+def to_approval(row: Row) -> ApprovalRequest:
+    return ApprovalRequest(
+        request_id=row["request_id"],
+        client_id=row["client_id"],
+        scopes=tuple(row["scopes"]),
+        created_at=row["created_at"],
+        status=row["status"],
+        granted=tuple(row["granted"]),
+        decided_at=row["decided_at"],
+        decided_by=row["decided_by"],
+        reason=row["reason"],
+    )
+
+
+def billing_row(token: BillingToken) -> dict[str, Any]:
+    return {
+        "token_id": token.token_id,
+        "digest": token.digest,
+        "tier": token.tier,
+        "account_id": token.account_id,
+        "created_at": token.created_at,
+        "max_uses": token.max_uses,
+        "uses": token.uses,
+        "expires_at": token.expires_at,
+    }
+
+
+def to_billing(row: Row) -> BillingToken:
+    return BillingToken(
+        token_id=row["token_id"],
+        digest=row["digest"],
+        tier=row["tier"],
+        account_id=row["account_id"],
+        created_at=row["created_at"],
+        max_uses=row["max_uses"],
+        uses=row["uses"],
+        expires_at=row["expires_at"],
     )

@@ -10,18 +10,29 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Table, delete, exists, select, update
+from sqlalchemy import Table, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gatepass.clock import Clock, SystemClock
-from gatepass.models import AuditEvent, Client, ClientSecret, KeyState, SigningKey
+from gatepass.models import (
+    ApprovalRequest,
+    ApprovalStatus,
+    AuditEvent,
+    BillingToken,
+    Client,
+    ClientSecret,
+    KeyState,
+    SigningKey,
+)
 from gatepass.storage.base import ConflictError, StorageError, Stores
 from gatepass.storage.sql import _rows
 from gatepass.storage.sql.engine import create_engine
 from gatepass.storage.sql.tables import (
+    approval_requests,
     audit_events,
+    billing_tokens,
     client_secrets,
     clients,
     replay_cache,
@@ -30,7 +41,9 @@ from gatepass.storage.sql.tables import (
 )
 
 __all__ = [
+    "SqlApprovalStore",
     "SqlAuditLog",
+    "SqlBillingStore",
     "SqlClientStore",
     "SqlKeyStore",
     "SqlReplayCache",
@@ -122,6 +135,29 @@ class SqlClientStore(_SqlStore):
     async def delete_secret(self, secret_id: str) -> None:
         await self._change(delete(client_secrets).where(client_secrets.c.secret_id == secret_id))
 
+    async def find_by_registration_token(self, digest: str) -> Client | None:
+        c = clients.c
+        query = select(clients).where(c.registration_token_digest == digest)
+        rows = await self._fetch(query.order_by(c.created_at, c.client_id).limit(1))
+        return _rows.to_client(rows[0]) if rows else None
+
+    async def find_by_fingerprint(self, fingerprint: str, since: float) -> Client | None:
+        c = clients.c
+        query = select(clients).where(c.registration_fingerprint == fingerprint)
+        query = query.where(c.created_at >= since)
+        rows = await self._fetch(query.order_by(c.created_at.desc(), c.client_id.desc()).limit(1))
+        return _rows.to_client(rows[0]) if rows else None
+
+    async def delete_client(self, client_id: str) -> None:
+        """Secrets first (no reliance on ON DELETE CASCADE), then the client, in one transaction."""
+        async with self._tx() as conn:
+            await conn.execute(
+                delete(client_secrets).where(client_secrets.c.client_id == client_id)
+            )
+            gone = await conn.execute(delete(clients).where(clients.c.client_id == client_id))
+            if not gone.rowcount:
+                raise KeyError(client_id)
+
 
 class SqlKeyStore(_SqlStore):
     async def list_keys(self) -> list[SigningKey]:
@@ -173,7 +209,6 @@ class SqlReplayCache(_SqlStore):
         return bool(await self._fetch(statement.returning(replay_cache.c.key)))
 
     async def purge_expired(self, now: float) -> int:
-        """Drop entries expired at ``now``; returns how many (not part of the contract)."""
         return await self._change(delete(replay_cache).where(replay_cache.c.expires_at <= now))
 
 
@@ -194,6 +229,106 @@ class SqlAuditLog(_SqlStore):
             query = query.where(c.client_id == client_id)
         return [_rows.to_event(r) for r in await self._fetch(query)]
 
+    @staticmethod
+    def _matching(client_id: str, event: str, since: float) -> Any:
+        c = audit_events.c
+        return (c.client_id == client_id) & (c.event == event) & (c.at >= since)
+
+    async def count(self, client_id: str, event: str, since: float = 0.0) -> int:
+        query = select(func.count().label("n")).where(self._matching(client_id, event, since))
+        return int((await self._fetch(query))[0]["n"])
+
+    async def find(
+        self, client_id: str, event: str, since: float = 0.0, limit: int = 100_000
+    ) -> list[AuditEvent]:
+        c = audit_events.c
+        query = select(audit_events).where(self._matching(client_id, event, since))
+        query = query.order_by(c.at, c.id).limit(limit)
+        return [_rows.to_event(r) for r in await self._fetch(query)]
+
+
+class SqlApprovalStore(_SqlStore):
+    async def add_approval(self, request: ApprovalRequest) -> None:
+        await self._change(approval_requests.insert().values(_rows.approval_row(request)))
+
+    async def get_approval(self, request_id: str) -> ApprovalRequest | None:
+        query = select(approval_requests).where(approval_requests.c.request_id == request_id)
+        rows = await self._fetch(query)
+        return _rows.to_approval(rows[0]) if rows else None
+
+    async def list_approvals(
+        self, status: ApprovalStatus | None = None, client_id: str | None = None
+    ) -> list[ApprovalRequest]:
+        c = approval_requests.c
+        query = select(approval_requests).order_by(c.created_at, c.request_id)
+        if status is not None:
+            query = query.where(c.status == status)
+        if client_id is not None:
+            query = query.where(c.client_id == client_id)
+        return [_rows.to_approval(r) for r in await self._fetch(query)]
+
+    async def decide_approval(
+        self,
+        request_id: str,
+        status: ApprovalStatus,
+        granted: tuple[str, ...],
+        decided_by: str,
+        reason: str | None,
+        at: float,
+    ) -> ApprovalRequest:
+        """One conditional UPDATE (``status = 'pending'``): of two racing deciders, the second
+        waits for the first's row lock, re-checks the condition and matches nothing."""
+        if status == "pending":
+            raise ValueError("a decision is 'approved' or 'denied'")
+        c = approval_requests.c
+        statement = update(approval_requests).where(
+            c.request_id == request_id, c.status == "pending"
+        )
+        statement = statement.values(
+            status=status,
+            granted=list(granted),
+            decided_at=at,
+            decided_by=decided_by,
+            reason=reason,
+        )
+        async with self._tx() as conn:
+            rows = (await conn.execute(statement.returning(approval_requests))).mappings().all()
+            if rows:
+                return _rows.to_approval(rows[0])
+            known = await conn.execute(select(exists().where(c.request_id == request_id)))
+            if known.scalar():
+                raise ConflictError(f"approval request {request_id!r} was already decided")
+            raise KeyError(request_id)
+
+
+class SqlBillingStore(_SqlStore):
+    async def add_billing_token(self, token: BillingToken) -> None:
+        await self._change(billing_tokens.insert().values(_rows.billing_row(token)))
+
+    async def get_billing_token(self, digest: str) -> BillingToken | None:
+        rows = await self._fetch(select(billing_tokens).where(billing_tokens.c.digest == digest))
+        return _rows.to_billing(rows[0]) if rows else None
+
+    async def use_billing_token(self, digest: str, now: float) -> BillingToken | None:
+        """One conditional ``UPDATE ... SET uses = uses + 1 ... RETURNING``: on Postgres a
+        concurrent use waits for the row lock and re-checks ``uses < max_uses`` on the new row;
+        SQLite serializes writers."""
+        c = billing_tokens.c
+        statement = update(billing_tokens).where(
+            c.digest == digest,
+            or_(c.expires_at.is_(None), c.expires_at > now),
+            or_(c.max_uses.is_(None), c.uses < c.max_uses),
+        )
+        statement = statement.values(uses=c.uses + 1).returning(billing_tokens)
+        rows = await self._fetch(statement)
+        return _rows.to_billing(rows[0]) if rows else None
+
+    async def list_billing_tokens(self) -> list[BillingToken]:
+        query = select(billing_tokens).order_by(
+            billing_tokens.c.created_at, billing_tokens.c.token_id
+        )
+        return [_rows.to_billing(r) for r in await self._fetch(query)]
+
 
 async def open_sql_stores(url: str, *, clock: Clock | None = None) -> Stores:
     """Stores on one engine for ``url`` (migrate it first with ``migrate.upgrade``).
@@ -208,5 +343,7 @@ async def open_sql_stores(url: str, *, clock: Clock | None = None) -> Stores:
         revocations=SqlRevocationStore(engine),
         replay=SqlReplayCache(engine, clock or SystemClock()),
         audit=SqlAuditLog(engine),
+        approvals=SqlApprovalStore(engine),
+        billing=SqlBillingStore(engine),
         close=engine.dispose,
     )

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -22,7 +23,9 @@ from sqlalchemy import (
 
 __all__ = [
     "NAMING_CONVENTION",
+    "approval_requests",
     "audit_events",
+    "billing_tokens",
     "client_secrets",
     "clients",
     "metadata",
@@ -63,7 +66,7 @@ clients = Table(
     Column("tier", String(64), nullable=True),
     Column("trust_level", Integer, nullable=False),
     Column("client_metadata", JSON, nullable=False),
-    Column("registration_token_digest", String(255), nullable=True),
+    Column("registration_token_digest", String(255), nullable=True, index=True),
     Column("registration_fingerprint", String(255), nullable=True, index=True),
 )
 
@@ -118,9 +121,39 @@ audit_events = Table(
     Column("event", String(128), nullable=False),
     Column("outcome", String(16), nullable=False),
     Column("at", Float, nullable=False, index=True),
-    Column("client_id", ID, nullable=True, index=True),
+    Column("client_id", ID, nullable=True),
     Column("scopes", JSON, nullable=False),
     Column("reason", Text, nullable=True),
     Column("actor", ID, nullable=True),
     Column("details", JSON, nullable=False),
+    # Serves ``recent(client_id=...)`` (leading column) and the trust rules' ``count``/``find``.
+    Index("ix_audit_events_client_id_event_at", "client_id", "event", "at"),
+)
+
+# History of owner decisions: no foreign key, so a request outlives a deleted client.
+approval_requests = Table(
+    "approval_requests",
+    metadata,
+    Column("request_id", ID, primary_key=True),
+    Column("client_id", ID, nullable=False, index=True),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("granted", JSON, nullable=False),
+    Column("decided_at", Float, nullable=True),
+    Column("decided_by", ID, nullable=True),
+    Column("reason", Text, nullable=True),
+)
+
+billing_tokens = Table(
+    "billing_tokens",
+    metadata,
+    Column("token_id", ID, primary_key=True),
+    Column("digest", String(255), nullable=False, unique=True),
+    Column("tier", String(64), nullable=False),
+    Column("account_id", ID, nullable=False, index=True),
+    Column("created_at", Float, nullable=False),
+    Column("max_uses", Integer, nullable=True),
+    Column("uses", Integer, nullable=False),
+    Column("expires_at", Float, nullable=True),
 )

@@ -1,4 +1,5 @@
-"""Initial schema: clients, secrets, signing keys, revocations, replay cache, audit events.
+"""Initial schema: clients, secrets, signing keys, revocations, replay cache, audit events,
+approval requests and billing tokens.
 
 Revision ID: 0001
 Revises:
@@ -44,6 +45,9 @@ def _clients() -> None:
         sa.PrimaryKeyConstraint("client_id", name=op.f("pk_clients")),
     )
     op.create_index(op.f("ix_clients_owner"), "clients", ["owner"])
+    op.create_index(
+        op.f("ix_clients_registration_token_digest"), "clients", ["registration_token_digest"]
+    )
     op.create_index(
         op.f("ix_clients_registration_fingerprint"), "clients", ["registration_fingerprint"]
     )
@@ -117,17 +121,54 @@ def _audit() -> None:
         sa.UniqueConstraint("event_id", name=op.f("uq_audit_events_event_id")),
     )
     op.create_index(op.f("ix_audit_events_at"), "audit_events", ["at"])
-    op.create_index(op.f("ix_audit_events_client_id"), "audit_events", ["client_id"])
+    op.create_index(
+        op.f("ix_audit_events_client_id_event_at"), "audit_events", ["client_id", "event", "at"]
+    )
+
+
+def _approvals_and_billing() -> None:
+    op.create_table(
+        "approval_requests",
+        sa.Column("request_id", ID, nullable=False),
+        sa.Column("client_id", ID, nullable=False),
+        sa.Column("scopes", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("granted", sa.JSON(), nullable=False),
+        sa.Column("decided_at", sa.Float(), nullable=True),
+        sa.Column("decided_by", ID, nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("request_id", name=op.f("pk_approval_requests")),
+    )
+    op.create_index(op.f("ix_approval_requests_client_id"), "approval_requests", ["client_id"])
+    op.create_index(op.f("ix_approval_requests_status"), "approval_requests", ["status"])
+    op.create_table(
+        "billing_tokens",
+        sa.Column("token_id", ID, nullable=False),
+        sa.Column("digest", sa.String(255), nullable=False),
+        sa.Column("tier", sa.String(64), nullable=False),
+        sa.Column("account_id", ID, nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("max_uses", sa.Integer(), nullable=True),
+        sa.Column("uses", sa.Integer(), nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint("token_id", name=op.f("pk_billing_tokens")),
+        sa.UniqueConstraint("digest", name=op.f("uq_billing_tokens_digest")),
+    )
+    op.create_index(op.f("ix_billing_tokens_account_id"), "billing_tokens", ["account_id"])
 
 
 def upgrade() -> None:
     _clients()
     _keys_and_tokens()
     _audit()
+    _approvals_and_billing()
 
 
 def downgrade() -> None:
     for table in (
+        "billing_tokens",
+        "approval_requests",
         "audit_events",
         "replay_cache",
         "revoked_tokens",

@@ -1,0 +1,83 @@
+"""Registration abuse gates in the HTTP shell (DESIGN §5, §6): per-IP and per-account limits.
+
+``POST`` to the two registration endpoints is the endpoint class ``register``: a moving window of
+``registrations_per_ip_per_hour`` per client address, failing closed. Every other path is left
+alone (the token endpoint pays nothing). The client address is the socket peer unless the peer
+is a configured trusted proxy (then ``X-Forwarded-For``), the same rule the limiter keys on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+
+from gatepass.errors import TemporarilyUnavailable
+from gatepass.ratelimit import (
+    Classifier,
+    Limiter,
+    LimiterUnavailable,
+    Policy,
+    RateLimitMiddleware,
+    Tier,
+    Window,
+    client_address,
+)
+from gatepass.settings import Settings
+
+__all__ = ["AccountLimiter", "install_registration_limits", "register_policy", "source_address"]
+
+REGISTER = "register"
+DAY = 86_400
+
+
+def register_policy(settings: Settings) -> Policy:
+    """The strict policy: N per hour per address, moving window, fail closed."""
+    tier = Tier(REGISTER, per_minute=settings.agents.registrations_per_ip_per_hour, window=3600)
+    return Policy(tiers={REGISTER: tier}, strategy="moving-window", fail_open=False,
+                  trusted_proxies=tuple(settings.agents.trusted_proxies), human_tier=REGISTER,
+                  agent_tier=REGISTER, anonymous_tier=REGISTER)
+
+
+def registration_classifier(paths: Iterable[str]) -> Classifier:
+    """``register`` for a POST to one of ``paths`` (exactly), None for everything else."""
+    exact = frozenset(paths)
+
+    def classify(scope: MutableMapping[str, Any]) -> str | None:
+        return REGISTER if scope["method"] == "POST" and scope["path"] in exact else None
+
+    return classify
+
+
+def source_address(request: Request, policy: Policy) -> str:
+    """The registering client's address as the limiter sees it (proxies resolved)."""
+    return client_address(request.scope, policy)
+
+
+def install_registration_limits(app: Starlette, settings: Settings, paths: Iterable[str]
+                                ) -> Limiter:
+    """Add the per-address middleware to ``app``; returns its limiter (close it on shutdown)."""
+    limiter = Limiter(settings.redis_url or "memory://", key_prefix="gatepass:reg")
+    policy = register_policy(settings)
+    app.add_middleware(RateLimitMiddleware, limiter=limiter, policy=policy,
+                       policies={REGISTER: policy}, classify=registration_classifier(paths))
+    return limiter
+
+
+class AccountLimiter:
+    """``core.agents.RegistrationLimiter``: registrations per billing account per day."""
+
+    def __init__(self, limiter: Limiter, per_day: int) -> None:
+        self._limiter = limiter
+        self._windows = (Window("day", per_day, DAY),)
+
+    async def hit(self, key: str) -> int | None:
+        try:
+            decision = await self._limiter.hit(("register-account", key), self._windows,
+                                               "moving-window")
+        except LimiterUnavailable as exc:
+            raise TemporarilyUnavailable("Registration limits are unavailable; retry shortly",
+                                         headers={"Retry-After": "5"}) from exc
+        return None if decision.allowed else decision.retry_after(self._limiter.clock.now())

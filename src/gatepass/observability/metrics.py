@@ -1,0 +1,46 @@
+"""Prometheus metrics derived from audit events: tokens issued and refused (by reason),
+registrations, and admin actions. One registry per app, served at ``/metrics``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from gatepass.models import AuditEvent
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "fan_out"]
+
+
+class Metrics:
+    """Counters fed by the audit stream."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.events = Counter("gatepass_audit_events", "Audit events by name and outcome",
+                              ["event", "outcome"], registry=self.registry)
+        self.tokens = Counter("gatepass_tokens_issued", "Access tokens issued", ["grant_type"],
+                              registry=self.registry)
+        self.refusals = Counter("gatepass_token_refusals", "Token requests refused by error",
+                                ["error"], registry=self.registry)
+
+    def observe(self, ev: AuditEvent) -> None:
+        self.events.labels(ev.event, ev.outcome).inc()
+        if ev.event == "token.issued":
+            self.tokens.labels(str(ev.details.get("grant_type", ""))).inc()
+        elif ev.event in ("token.refused", "token.revoke_refused"):
+            self.refusals.labels((ev.reason or "unknown").split(":", 1)[0]).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def fan_out(*observers: Callable[[AuditEvent], None]) -> Callable[[AuditEvent], None]:
+    """One audit callback calling several."""
+
+    def on_event(ev: AuditEvent) -> None:
+        for observe in observers:
+            observe(ev)
+
+    return on_event
