@@ -10,12 +10,15 @@ __all__ = [
     "AgentType",
     "ApprovalRequest",
     "AuditEvent",
+    "AuthorizationCode",
     "BillingToken",
     "Client",
     "ClientSecret",
     "ClientStatus",
     "KeyState",
+    "Owner",
     "Principal",
+    "RefreshToken",
     "ScopeDef",
     "SigningKey",
 ]
@@ -174,3 +177,53 @@ class BillingToken:
     max_uses: int | None = 1
     uses: int = 0
     expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """A human who owns agents: logs in to the console and consents in the browser flow.
+
+    ``password_hash`` is an Argon2id hash; ``is_operator`` gives the global view.
+    """
+
+    owner_id: str
+    email: str
+    password_hash: str
+    created_at: float
+    is_operator: bool = False
+    disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    """An authorization code (RFC 6749 §4.1), stored as a digest, bound to client, redirect URI,
+    PKCE challenge (RFC 7636, S256) and resources. ``grant_id`` ties the code to every token
+    issued from it, so a replay can revoke them all."""
+
+    code_digest: str
+    grant_id: str
+    client_id: str
+    owner_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    code_challenge: str
+    created_at: float
+    expires_at: float
+    resources: tuple[str, ...] = ()
+    used_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    """A refresh token (stored as a digest) of one grant; rotated on every use."""
+
+    token_digest: str
+    grant_id: str
+    client_id: str
+    owner_id: str
+    scopes: tuple[str, ...]
+    created_at: float
+    expires_at: float
+    resources: tuple[str, ...] = ()
+    used_at: float | None = None
+    revoked: bool = False

@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     jwks_fetch_timeout: float = Field(3.0, gt=0, description="Timeout fetching a client's jwks_uri")
     audit_flush_interval: float = Field(0.2, gt=0, description="Audit batch flush interval (s)")
     demo_client: bool = Field(True, description="Create a demo client on first start")
+    demo_api: bool = Field(
+        True, description="Mount the guide's demo API at /api (resource: the default audience)"
+    )
     agents: AgentSettings = Field(default_factory=AgentSettings)
     log_level: str = Field("INFO")
 
@@ -152,10 +155,11 @@ class Settings(BaseSettings):
     def masked(self) -> dict[str, Any]:
         """Settings as JSON-able data with secrets (and any database password) masked."""
         data = self.model_dump(mode="json")
-        url = urlsplit(self.database_url)
-        if url.password:
-            netloc = url.netloc.replace(f":{url.password}@", ":**********@")
-            data["database_url"] = url._replace(netloc=netloc).geturl()
+        for name in ("database_url", "redis_url"):
+            url = urlsplit(data[name] or "")
+            if url.password:
+                netloc = url.netloc.replace(f":{url.password}@", ":**********@")
+                data[name] = url._replace(netloc=netloc).geturl()
         return data
 
     @property

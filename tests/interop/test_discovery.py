@@ -1,9 +1,7 @@
-"""RFC 8414 metadata checked by an independent validator (Authlib's ``AuthorizationServerMetadata``).
+"""RFC 8414 metadata checked by an independent validator: Authlib's AuthorizationServerMetadata.
 
-Authlib treats ``response_types_supported: []`` as missing. RFC 8414 §2 makes the member
-REQUIRED and a JSON array; for a server without an authorization endpoint (client credentials
-only) the empty array is the truthful value. So the full ``validate()`` is an expected failure
-on that one member, and every other member is validated one by one.
+With the authorization code flow enabled, ``response_types_supported`` is ``["code"]`` and the
+document passes Authlib's full ``validate()``; every member is also validated one by one.
 """
 
 from __future__ import annotations
@@ -30,9 +28,8 @@ def _metadata(server: GatepassServer, path: str) -> AuthorizationServerMetadata:
 def test_rfc8414_2_members_authlib_validator(gatepass_server: GatepassServer, path: str) -> None:
     meta = _metadata(gatepass_server, path)
     for key in meta.REGISTRY_KEYS:
-        if key != "response_types_supported":
-            getattr(meta, f"validate_{key}")()
-    assert meta["response_types_supported"] == []  # see the module docstring
+        getattr(meta, f"validate_{key}")()
+    assert meta["response_types_supported"] == ["code"]
 
 
 @pytest.mark.parametrize("path", WELL_KNOWN)
@@ -43,16 +40,14 @@ def test_rfc8414_3_3_issuer_and_endpoints(gatepass_server: GatepassServer, path:
     assert meta["introspection_endpoint"] == gatepass_server.introspection_endpoint
     assert meta["revocation_endpoint"] == gatepass_server.revocation_endpoint
     assert meta["jwks_uri"] == gatepass_server.jwks_uri
-    assert meta["grant_types_supported"] == ["client_credentials"]
-    assert "authorization_endpoint" not in meta
+    assert meta["grant_types_supported"] == [
+        "client_credentials", "authorization_code", "refresh_token"]
+    assert meta["authorization_endpoint"] == gatepass_server.base_url + "/oauth/authorize"
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
-        "client_secret_basic", "client_secret_post", "private_key_jwt"}
+        "client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
+    assert "none" not in meta["revocation_endpoint_auth_methods_supported"]
     assert "none" not in meta["token_endpoint_auth_signing_alg_values_supported"]
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "Authlib requires a non-empty response_types_supported; RFC 8414 §2 only requires a JSON "
-    "array, and a client-credentials-only server supports no response type"
-))
 def test_rfc8414_2_authlib_full_validate(gatepass_server: GatepassServer) -> None:
     _metadata(gatepass_server, WELL_KNOWN[0]).validate()

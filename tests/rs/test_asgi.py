@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,7 +25,16 @@ from gatepass.rs import (
     www_authenticate,
 )
 
-from .conftest import NOW, RESOURCE, TOKEN_ENDPOINT, Minter, base_claims, bearer
+from .conftest import (
+    NOW,
+    RESOURCE,
+    TOKEN_ENDPOINT,
+    Minter,
+    b64url,
+    base_claims,
+    bearer,
+    compact,
+)
 
 METADATA = f"{RESOURCE}/.well-known/oauth-protected-resource"
 REALM = f'realm="{RESOURCE}"'
@@ -344,3 +355,38 @@ async def test_request_auth_compatible_with_starlette_requires(
         assert (await c.get("/r", headers=bearer(writer))).json() == {"identity": "agent-123"}
         reader_less = mint(base_claims(scope="write:webhooks", jti="x"))
         assert (await c.get("/r", headers=bearer(reader_less))).status_code == 403
+
+
+def _forgeries(mint: Minter) -> dict[str, str]:
+    keys = mint.keys
+    header = {"alg": "none", "typ": "at+jwt", "kid": "es-1"}
+    public_pem = keys.rs256.as_pem(private=False)
+    hs_header = {"alg": "HS256", "typ": "at+jwt", "kid": "rs-1"}
+    head, _, sig = mint().split(".")
+    tampered = b64url(b'{"iss":"https://as.example.com","scope":"admin"}')
+    return {
+        "alg_none": compact(header, base_claims(), lambda m: b"x"),
+        "hs256_public_key": compact(
+            hs_header, base_claims(), lambda m: hmac.new(public_pem, m, hashlib.sha256).digest()
+        ),
+        "jku": mint(jku="https://evil.example/jwks.json"),
+        "jwk": mint(jwk=keys.foreign_es256.as_dict(private=False), key=keys.foreign_es256),
+        "x5u": mint(x5u="https://evil.example/cert.pem"),
+        "unknown_kid": mint(kid="nope"),
+        "tampered": f"{head}.{tampered}.{sig}",
+        "foreign_key": mint(key=keys.foreign_es256),
+        "missing_typ": mint(typ=None),
+        "wrong_iss": mint(base_claims(iss="https://evil.example")),
+        "nbf_future": mint(base_claims(nbf=int(NOW) + 3600)),
+        "crit": mint(crit=["urn:x"]),
+    }
+
+
+async def test_every_forgery_is_401_invalid_token_over_http(
+    api: httpx.AsyncClient, mint: Minter
+) -> None:
+    for name, token in _forgeries(mint).items():
+        response = await api.get("/whoami", headers=bearer(token))
+        assert response.status_code == 401, name
+        assert response.json()["error"] == "invalid_token", name
+        assert 'error="invalid_token"' in response.headers["www-authenticate"], name

@@ -68,7 +68,12 @@ async def starlette_api(verifier: TokenVerifier) -> AsyncIterator[httpx.AsyncCli
     async def anonymous(request: Request) -> Response:
         return JSONResponse({"authenticated": request.user.is_authenticated})
 
-    routes = [Route("/projects", projects), Route("/deploy", deploy), Route("/anon", anonymous), Route("/me", me)]
+    routes = [
+        Route("/projects", projects),
+        Route("/deploy", deploy),
+        Route("/anon", anonymous),
+        Route("/me", me),
+    ]
     middleware = [Middleware(AuthenticationMiddleware, backend=backend, on_error=backend.on_error)]
     async with client_for(Starlette(routes=routes, middleware=middleware)) as client:
         yield client
@@ -225,7 +230,9 @@ async def test_fastapi_dependency_needs_middleware_or_verifier() -> None:
             await client.get("/x")
 
 
-async def test_starlette_requires_scopes_passes(starlette_api: httpx.AsyncClient, mint: Minter) -> None:
+async def test_starlette_requires_scopes_passes(
+    starlette_api: httpx.AsyncClient, mint: Minter
+) -> None:
     token = mint(base_claims(scope="write:projects"))  # implies read:projects
     response = await starlette_api.get("/me", headers=bearer(token))
     assert response.json() == {"authenticated": True, "id": "agent-123"}

@@ -383,6 +383,11 @@ async def test_rfc7662_introspection_checker(mint: Minter) -> None:
             max_entries=1,
         )
         assert await lenient.is_revoked("jti-3", token="t3") is False
+        assert list(lenient._cache) == []  # an unanswered question is not cached
+        server.down = False
+        assert await lenient.is_revoked("jti-3", token="t3") is True
+        assert await lenient.is_revoked("jti-4", token="t4") is True
+        assert list(lenient._cache) == ["jti-4"]  # bounded to max_entries
 
 
 async def test_introspection_refusal_through_middleware(
@@ -447,6 +452,8 @@ async def test_introspection_owns_client_and_rejects_non_objects(mint: Minter) -
 
     app = Starlette(routes=[Route("/i", array, methods=["POST"])])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as http:
-        strict = IntrospectionChecker(f"{ISSUER}/i", client_id="a", client_secret="b", http_client=http)
+        strict = IntrospectionChecker(
+            f"{ISSUER}/i", client_id="a", client_secret="b", http_client=http
+        )
         with pytest.raises(TemporarilyUnavailable):
             await strict.is_revoked("j", token="t")

@@ -68,21 +68,21 @@ async def test_rfc9068_4_valid_token_gives_principal(
     assert principal.claims["scope"] == "read:projects write:webhooks"
 
 
-async def test_rfc9864_ed25519_alg_only_when_allowed(
+async def test_rfc9864_ed25519_alg_allowed_by_default_refused_when_not_listed(
     config: ResourceServerConfig,
     verifier: TokenVerifier,
     mint: Minter,
     clock: FrozenClock,
     issuer_http: Any,
 ) -> None:
-    token = mint(alg="Ed25519")
-    await assert_invalid(verifier, token)
-    allowing = TokenVerifier(
-        ResourceServerConfig(issuer=ISSUER, resource=RESOURCE, algorithms=("Ed25519",)),
+    token = mint(alg="Ed25519")  # what a Gatepass server with an Ed25519 key signs
+    assert (await verifier.verify(token)).client_id == "agent-123"
+    refusing = TokenVerifier(
+        ResourceServerConfig(issuer=ISSUER, resource=RESOURCE, algorithms=("ES256", "EdDSA")),
         clock=clock,
         http_client=issuer_http,
     )
-    assert (await allowing.verify(token)).client_id == "agent-123"
+    await assert_invalid(refusing, token)
 
 
 @pytest.mark.parametrize("typ", ["at+jwt", "AT+JWT", "application/at+jwt", "Application/AT+JWT"])

@@ -254,3 +254,43 @@ async def test_rfc7009_s2_2_1_storage_failure_is_raised_not_silently_ok(
         assert h.find("token.revoked") == []
         failing.fail = False
         assert (await introspect(h, cid, secret, token))["active"] is True
+
+
+# --- public clients (method none) stay out of introspection and revocation --------------------
+
+
+async def _public_client_token(h: Harness) -> tuple[str, str]:
+    from gatepass.models import Client
+
+    client = Client(client_id="public-app", name="spa", created_at=h.clock.now(),
+                    allowed_scopes=("read:projects",), token_endpoint_auth_method="none",
+                    grant_types=("authorization_code", "refresh_token"))
+    await h.rt.stores.clients.create_client(client)
+    issued = h.server.issuer.issue(client, ("read:projects",), [ISSUER])
+    return client.client_id, issued.access_token
+
+
+@pytest.mark.parametrize("grant_type", [None, "refresh_token", "authorization_code"])
+async def test_rfc7662_s2_1_public_client_cannot_introspect_without_credentials(
+    h: Harness, grant_type: str | None
+) -> None:
+    cid, token = await _public_client_token(h)
+    form = {"token": token, "client_id": cid}
+    if grant_type:
+        form["grant_type"] = grant_type  # a token-endpoint parameter smuggled in
+    with pytest.raises(OAuthError) as info:
+        await h.server.introspect(OAuthRequest(form=form))
+    assert_oauth_error(info.value, "invalid_client", 401)
+
+
+@pytest.mark.parametrize("grant_type", [None, "refresh_token"])
+async def test_rfc7009_s2_1_public_client_cannot_revoke_without_credentials(
+    h: Harness, grant_type: str | None
+) -> None:
+    cid, token = await _public_client_token(h)
+    form = {"token": token, "client_id": cid}
+    if grant_type:
+        form["grant_type"] = grant_type
+    with pytest.raises(OAuthError) as info:
+        await h.server.revoke(OAuthRequest(form=form))
+    assert_oauth_error(info.value, "invalid_client", 401)

@@ -291,8 +291,10 @@ async def test_rfc8725_s3_1_alg_none_is_refused(h: Harness) -> None:
 
 async def test_rfc8725_s3_1_hs256_is_refused(h: Harness) -> None:
     cid, key = await h.jwt_client()
-    secret = OctKey.import_key(b"k" * 32)
-    token = jwt.encode({"alg": "HS256"}, h.assertion_claims(cid), secret, algorithms=["HS256"])
+    # the classic confusion: HMAC keyed with the client's *public* key
+    secret = OctKey.import_key(json.dumps(key.public_jwk).encode())
+    token = jwt.encode({"alg": "HS256", "kid": key.kid}, h.assertion_claims(cid), secret,
+                       algorithms=["HS256"])
     await assert_refused(h, token, "client_assertion rejected: algorithm 'HS256' not allowed")
 
 

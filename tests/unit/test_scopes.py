@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gatepass.errors import InvalidScope, OAuthError
@@ -76,12 +78,11 @@ def test_rfc6749_s3_3_format_then_parse_round_trips(tokens: list[str]) -> None:
     assert parse_scope(format_scope(parsed)) == parsed
 
 
-@given(st.lists(st.text(max_size=10), max_size=80))
+@settings(max_examples=60)
+@given(st.lists(st.text(max_size=10), max_size=70))
 def test_rfc6749_s3_3_list_input_never_raises_anything_but_oauth_error(items: list[str]) -> None:
-    try:
+    with contextlib.suppress(OAuthError):
         parse_scope(items)
-    except OAuthError:
-        pass
 
 
 def test_scopes_split_action_resource() -> None:

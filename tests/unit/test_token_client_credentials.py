@@ -252,12 +252,14 @@ async def test_rfc6749_s4_4_2_missing_grant_type_is_invalid_request(h: Harness) 
 async def test_rfc6749_s5_2_unknown_grant_type_is_unsupported_grant_type(h: Harness) -> None:
     cid, secret = await h.secret_client()
     exc = await refused(h, h.basic_request(cid, secret, grant_type="password"))
+    supported = ", ".join(h.server.grants)
+    assert supported.startswith("client_credentials")
     assert_oauth_error(exc, "unsupported_grant_type", 400,
-                       "Unsupported grant_type 'password'; supported: client_credentials")
+                       f"Unsupported grant_type 'password'; supported: {supported}")
 
 
 async def test_rfc6749_s5_2_client_authenticates_before_grant_type_is_judged(h: Harness) -> None:
-    cid, secret = await h.secret_client()
+    cid, _ = await h.secret_client()
     req = OAuthRequest(form={"grant_type": "password"}, authorization=basic(cid, "gps_bad"))
     assert_oauth_error(await refused(h, req), "invalid_client", 401)
 
@@ -465,3 +467,36 @@ async def test_rfc9068_s2_1_other_signing_algorithms(tmp_path, clock, stores, fe
         assert rt.server.metadata()["access_token_signing_alg_values_supported"] == [alg]
     finally:
         await rt.close()
+
+
+# --- RFC 6749 §4.4: client credentials is for confidential clients only ----------------------
+
+
+async def test_rfc6749_s4_4_public_client_cannot_use_client_credentials(h: Harness) -> None:
+    public = Client(client_id="public-app", name="spa", created_at=h.clock.now(),
+                    allowed_scopes=("read:projects",), token_endpoint_auth_method="none",
+                    grant_types=("client_credentials", "authorization_code"))
+    await h.rt.stores.clients.create_client(public)
+    req = OAuthRequest(form={"grant_type": "client_credentials", "client_id": "public-app"})
+    exc = await refused(h, req)
+    assert_oauth_error(exc, "invalid_client", 401)
+
+
+async def test_rfc6749_s2_1_confidential_client_cannot_pose_as_public(h: Harness) -> None:
+    cid, _ = await h.secret_client()
+    for grant in ("client_credentials", "refresh_token", "authorization_code"):
+        req = OAuthRequest(form={"grant_type": grant, "client_id": cid, "code": "x",
+                                 "refresh_token": "x"})
+        assert_oauth_error(await refused(h, req), "invalid_client", 401)
+
+
+async def test_rfc6749_s3_3_default_scopes_never_exceed_allowed_scopes(h: Harness) -> None:
+    """Defaults are a convenience, not a grant: narrowing allowed_scopes narrows them too."""
+    cid, secret = await h.secret_client("read:projects write:projects",
+                                        default_scopes=("read:projects", "write:projects"))
+    client = await h.rt.stores.clients.get_client(cid)
+    assert client is not None
+    await h.rt.stores.clients.update_client(replace(client, allowed_scopes=("read:projects",)))
+    h.server.directory.invalidate(cid)
+    body = await h.token(h.basic_request(cid, secret))
+    assert body["scope"] == "read:projects"

@@ -1,4 +1,5 @@
-"""The ``gatepass`` command line (Typer): serve, db, keys, clients, config."""
+"""The ``gatepass`` command line (Typer): serve, db, keys, clients, agents, billing, audit,
+owners."""
 
 from __future__ import annotations
 
@@ -9,6 +10,18 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     """Console-script entry point."""
-    from gatepass.cli import clients, keys, serve, system  # noqa: F401  (register commands)
+    # Importing the command modules registers their commands.
+    from gatepass.cli import (  # noqa: F401
+        agent,
+        agents,
+        audit,
+        billing,
+        clients,
+        keys,
+        owners,
+        scan,
+        serve,
+        system,
+    )
 
     app()

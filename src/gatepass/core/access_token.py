@@ -43,7 +43,8 @@ def resolve_scopes(client: Client, requested: str | None, config: ServerConfig) 
     wanted = parse_scope(requested)
     if not wanted:
         defaults = client.default_scopes or client.allowed_scopes
-        return tuple(s for s in defaults if _permitted(client, s, config))
+        return tuple(s for s in defaults
+                     if s in client.allowed_scopes and _permitted(client, s, config))
     unknown = [s for s in wanted if config.scope(s) is None]
     if unknown:
         raise InvalidScope(f"Unknown scope: {' '.join(unknown)}", extra={"unknown_scopes": unknown})

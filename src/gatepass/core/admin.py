@@ -111,12 +111,12 @@ class Admin:
             raise InvalidClientMetadata("This client authenticates with keys, not secrets")
         now = self._server.clock.now()
         secret = new_secret()
-        await self._store.add_secret(self._secret_record(client_id, secret, now))
+        until = now + grace_seconds
+        # Old secrets first: a failure then leaves no stored secret that nobody was shown.
         for old in await self._store.list_secrets(client_id):
-            if old.digest != self._server.hasher.digest(secret):
-                until = now + grace_seconds
-                if old.expires_at is None or old.expires_at > until:
-                    await self._store.expire_secret(old.secret_id, until)
+            if old.expires_at is None or old.expires_at > until:
+                await self._store.expire_secret(old.secret_id, until)
+        await self._store.add_secret(self._secret_record(client_id, secret, now))
         self._server.directory.invalidate(client_id)
         self._server.audit.emit("client.secret_rotated", "success", client_id=client_id,
                                 actor=actor, grace_seconds=grace_seconds)

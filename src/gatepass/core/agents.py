@@ -99,8 +99,8 @@ class AgentRegistrar:
         statement = body.get("software_statement")
         attestation = await self._attestations.verify(statement) if statement else None
         fp = fingerprint(remote_addr, body)
-        billing = await self._billing.check(body.get("billing_token"))
-        if await self._provisioner.find_duplicate(fp) is None:
+        billing, retry = await self._provisioner.check_billing(fp, body.get("billing_token"))
+        if not retry:
             await self._limit_account(billing.account_id)
         owner = body.get("owner")
         return ProvisionRequest(

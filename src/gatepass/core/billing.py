@@ -80,7 +80,7 @@ class PrepaidBillingGate:
         self._required = required
 
     async def check(self, billing_token: str | None) -> BillingDecision:
-        if not billing_token:
+        if not isinstance(billing_token, str) or not billing_token:
             raise fresh(self._required)
         digest = _digest(billing_token)
         now = self._clock.now()

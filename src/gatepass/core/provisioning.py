@@ -96,6 +96,15 @@ class Provisioner:
         since = self._server.clock.now() - self._server.config.agents.dedup_window
         return await self._server.stores.clients.find_by_fingerprint(fp, since)
 
+    async def check_billing(self, fp: str, billing_token: Any) -> tuple[BillingDecision, bool]:
+        """(decision, is_retry): a retried identical registration (same fingerprint, which
+        covers the billing token) was paid for already, so a used single-use token passes."""
+        existing = await self.find_duplicate(fp)
+        if existing is not None:
+            account = str(existing.metadata.get("billing_account", ""))
+            return BillingDecision(existing.tier or "", account), True
+        return await self._billing.check(billing_token), False
+
     async def provision(self, req: ProvisionRequest) -> Provisioned:
         if req.fingerprint is not None:
             existing = await self.find_duplicate(req.fingerprint)
@@ -129,7 +138,7 @@ class Provisioner:
                      req: ProvisionRequest) -> Provisioned:
         rat = RAT_PREFIX + secrets.token_urlsafe(32)
         client = replace(client, registration_token_digest=self._server.hasher.digest(rat))
-        secret = None if client.uses_private_key_jwt else new_secret()
+        secret = None if client.uses_private_key_jwt or _public(client) else new_secret()
         stored = [] if secret is None else [self._secret(client.client_id, secret)]
         await self._server.stores.clients.create_client(client, stored)
         approval_id = None
@@ -153,7 +162,7 @@ class Provisioner:
     async def _reissue(self, client: Client) -> Provisioned:
         """A retried identical registration: same client, fresh credentials (old ones dropped)."""
         store = self._server.stores.clients
-        secret = None if client.uses_private_key_jwt else new_secret()
+        secret = None if client.uses_private_key_jwt or _public(client) else new_secret()
         rat = RAT_PREFIX + secrets.token_urlsafe(32)
         client = replace(client, registration_token_digest=self._server.hasher.digest(rat))
         await store.update_client(client)
@@ -169,3 +178,8 @@ class Provisioner:
         _, _, restricted = split_requested(self._server.config, client, client.allowed_scopes)
         return Provisioned(client, secret, rat, tuple(s for a in pending for s in a.scopes),
                            restricted, pending[0].request_id if pending else None, reused=True)
+
+
+def _public(client: Client) -> bool:
+    """A public client (``none``, RFC 7591 §2) gets no secret."""
+    return client.token_endpoint_auth_method == "none"

@@ -6,6 +6,7 @@ validated on create and re-validated on update; ``client_id`` is always server-c
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -24,11 +25,13 @@ if TYPE_CHECKING:
 
 __all__ = ["DynamicRegistration"]
 
-SUPPORTED_GRANTS = ("client_credentials",)
-SUPPORTED_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+SUPPORTED_GRANTS = ("client_credentials", "authorization_code", "refresh_token")
+SUPPORTED_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 _STRINGS = ("client_name", "client_uri", "logo_uri", "tos_uri", "policy_uri", "software_id",
             "software_version", "agent_type")
 _ALLOWED = frozenset({*_STRINGS, "redirect_uris", "token_endpoint_auth_method", "grant_types",
+                      "application_type",
                       "response_types", "scope", "contacts", "jwks", "jwks_uri",
                       "software_statement", "billing_token", "client_id", "client_secret",
                       "registration_access_token", "registration_client_uri",
@@ -51,13 +54,15 @@ class DynamicRegistration:
             raise InvalidClientMetadata("client_id and client_secret are chosen by the server")
         statement = body.get("software_statement")
         attestation = await self._attestations.verify(statement) if statement else None
-        billing = await self._billing.check(body.get("billing_token"))
+        fp = fingerprint(remote_addr, body)
+        billing, _ = await self._provisioner.check_billing(fp, body.get("billing_token"))
         result = await self._provisioner.provision(ProvisionRequest(
             name=meta["client_name"], scopes=meta["scopes"], billing=billing,
             agent_type=meta.get("agent_type"), jwks=meta.get("jwks"),
             jwks_uri=meta.get("jwks_uri"), attestation=attestation,
-            fingerprint=fingerprint(remote_addr, body), source="dynamic_registration",
+            fingerprint=fp, source="dynamic_registration",
             auth_method=meta["token_endpoint_auth_method"], metadata=meta["extra"],
+            grant_types=meta["grant_types"],
         ))
         doc = self.document(result.client)
         doc["registration_access_token"] = result.registration_token
@@ -142,18 +147,21 @@ class DynamicRegistration:
         method = body.get("token_endpoint_auth_method", "client_secret_basic")
         if method not in SUPPORTED_METHODS:
             raise InvalidClientMetadata(f"Unsupported token_endpoint_auth_method {method!r}")
-        grants = body.get("grant_types", list(SUPPORTED_GRANTS))
+        grants = body.get("grant_types", ["client_credentials"])
         if not isinstance(grants, list) or not grants or any(g not in SUPPORTED_GRANTS
                                                              for g in grants):
             raise InvalidClientMetadata(f"grant_types must be within {list(SUPPORTED_GRANTS)}")
+        _check_code_flow(body, method, grants)
         await self._provisioner.check_keys(body.get("jwks"), body.get("jwks_uri"))
         if (method == "private_key_jwt") != ("jwks" in body or "jwks_uri" in body):
             raise InvalidClientMetadata("private_key_jwt needs jwks or jwks_uri, and only it does")
         await self._check_redirects(body.get("redirect_uris", []))
         extra = {k: body[k] for k in ("client_uri", "logo_uri", "tos_uri", "policy_uri",
                                       "software_id", "software_version", "contacts",
-                                      "redirect_uris") if k in body}
+                                      "redirect_uris", "response_types", "application_type")
+                 if k in body}
         return {"client_name": body.get("client_name") or "unnamed client",
+                "grant_types": tuple(dict.fromkeys(grants)),
                 "scopes": requested_scopes(self._server.config.scope, body.get("scope", "")),
                 "token_endpoint_auth_method": method, "agent_type": body.get("agent_type"),
                 "jwks": body.get("jwks"), "jwks_uri": body.get("jwks_uri"), "extra": extra}
@@ -162,10 +170,50 @@ class DynamicRegistration:
         if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
             raise InvalidClientMetadata("redirect_uris must be a list of strings")
         for uri in uris:
-            parts = urlsplit(uri)
-            if parts.fragment or not parts.scheme:
-                raise InvalidClientMetadata(f"Invalid redirect_uri {uri!r}")
-            try:
-                await self._provisioner.url_guard(uri)
-            except ValueError as exc:
-                raise InvalidClientMetadata(f"redirect_uri refused: {exc}") from exc
+            _check_redirect(uri, development=self._server.config.agents.development)
+
+
+def _check_redirect(uri: str, *, development: bool) -> None:
+    """https (RFC 6749 §3.1.2.1), or http on loopback for native apps (RFC 8252 §7.3); no
+    fragment or credentials; an IP-literal host must be public. Redirect URIs are never fetched
+    by the server, so they are checked without DNS."""
+    parts = urlsplit(uri)
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise InvalidClientMetadata(f"Invalid redirect_uri {uri!r}") from exc
+    if (parts.fragment or not parts.scheme or not parts.hostname
+            or parts.username is not None or parts.password is not None):
+        raise InvalidClientMetadata(f"Invalid redirect_uri {uri!r}")
+    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+        return
+    if parts.scheme != "https" and not (development and parts.scheme == "http"):
+        raise InvalidClientMetadata(f"redirect_uri refused: use https, or http on a loopback "
+                                    f"address (RFC 8252 §7.3): {uri!r}")
+    try:
+        address = ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return
+    if not address.is_global and not (development and address.is_loopback):
+        raise InvalidClientMetadata(f"redirect_uri refused: {parts.hostname} is not a public "
+                                    "address")
+
+
+def _check_code_flow(body: dict[str, Any], method: str, grants: list[str]) -> None:
+    """RFC 7591 §2.1: grant_types, response_types and redirect_uris agree; ``none`` (public
+    client) only for the authorization code flow (OAuth 2.1 §2.1)."""
+    code = "authorization_code" in grants
+    if "refresh_token" in grants and not code:
+        raise InvalidClientMetadata("grant_types refresh_token needs authorization_code here")
+    if code and not body.get("redirect_uris"):
+        raise InvalidClientMetadata("grant_types authorization_code needs redirect_uris")
+    if method == "none" and (not code or "client_credentials" in grants):
+        raise InvalidClientMetadata("token_endpoint_auth_method none is for public clients of "
+                                    "the authorization_code grant, without client_credentials")
+    response_types = body.get("response_types", ["code"] if code else [])
+    if not isinstance(response_types, list) or set(response_types) != ({"code"} if code else set()):
+        raise InvalidClientMetadata('response_types must be ["code"] with the authorization_code '
+                                    "grant, and empty without it")
+    application_type = body.get("application_type", "web")
+    if application_type not in ("web", "native"):
+        raise InvalidClientMetadata('application_type must be "web" or "native"')

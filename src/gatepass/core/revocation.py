@@ -18,7 +18,7 @@ from gatepass.storage.base import RevocationStore
 if TYPE_CHECKING:
     from gatepass.core.server import AuthorizationServer
 
-__all__ = ["Revoker", "revoke_outstanding"]
+__all__ = ["Revoker", "revoke_grant_tokens", "revoke_outstanding"]
 
 
 class Revoker:
@@ -58,4 +58,24 @@ async def revoke_outstanding(server: AuthorizationServer, client_id: str, *, act
             revoked += 1
     server.audit.emit("client.tokens_revoked", "success", client_id=client_id, actor=actor,
                       count=revoked)
+    return revoked
+
+
+async def revoke_grant_tokens(
+    server: AuthorizationServer, client_id: str, grant_id: str, *, actor: str
+) -> int:
+    """Revoke every unexpired access token issued to ``client_id`` under one grant (its
+    ``token.issued`` events carry the ``grant_id``). Returns how many were revoked."""
+    await server.audit.flush()
+    now = server.clock.now()
+    since = now - server.config.access_token_ttl
+    revoked = 0
+    for ev in await server.stores.audit.find(client_id, "token.issued", since):
+        jti, exp = ev.details.get("jti"), ev.details.get("exp")
+        if (ev.details.get("grant_id") == grant_id and isinstance(jti, str)
+                and isinstance(exp, int | float) and exp > now):
+            await server.stores.revocations.revoke(jti, float(exp), now)
+            revoked += 1
+    server.audit.emit("grant.tokens_revoked", "success", client_id=client_id, actor=actor,
+                      grant_id=grant_id, count=revoked)
     return revoked

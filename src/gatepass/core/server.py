@@ -12,7 +12,10 @@ from typing import Any
 from gatepass.clock import Clock
 from gatepass.core.access_token import AccessTokenIssuer
 from gatepass.core.audit import Auditor
+from gatepass.core.authorize import Authorizer
+from gatepass.core.cimd import CimdFetcher, ClientResolver
 from gatepass.core.client_auth import ClientAuthenticator, ClientAuthMethod
+from gatepass.core.client_auth.none import NoneAuth
 from gatepass.core.client_auth.private_key_jwt import JwksFetcher, PrivateKeyJwt
 from gatepass.core.client_auth.secret import ClientSecretBasic, ClientSecretPost, parse_basic
 from gatepass.core.config import ServerConfig
@@ -20,11 +23,13 @@ from gatepass.core.credentials import SecretHasher
 from gatepass.core.directory import ClientDirectory, ClientEntry
 from gatepass.core.discovery import build_metadata
 from gatepass.core.grants import GrantHandler
+from gatepass.core.grants.authorization_code import AuthorizationCodeGrant
 from gatepass.core.grants.client_credentials import ClientCredentialsGrant
+from gatepass.core.grants.refresh_token import GrantTokens, RefreshTokenGrant
 from gatepass.core.introspection import Introspector
 from gatepass.core.requests import OAuthRequest
 from gatepass.core.revocation import Revoker
-from gatepass.errors import InvalidRequest, OAuthError, UnsupportedGrantType
+from gatepass.errors import InvalidClient, InvalidRequest, OAuthError, UnsupportedGrantType
 from gatepass.keys import Keyring, KeySealer
 from gatepass.storage.base import Stores
 
@@ -52,6 +57,7 @@ class AuthorizationServer:
         self.clock = clock
         self.audit = auditor
         self.directory = ClientDirectory(stores.clients, clock, config.client_cache_ttl)
+        self.resolver = ClientResolver(self.directory, config, clock)
         self.issuer = AccessTokenIssuer(config, clock, keyring)
         self.private_key_jwt = PrivateKeyJwt(
             self.directory,
@@ -66,12 +72,23 @@ class AuthorizationServer:
             ClientSecretBasic(self.directory, hasher, clock),
             ClientSecretPost(self.directory, hasher, clock),
             self.private_key_jwt,
+            NoneAuth(self.resolver),
         )
         self.client_auth = ClientAuthenticator(methods)
-        grants: Sequence[GrantHandler] = (ClientCredentialsGrant(config, self.issuer),)
+        grant_tokens = GrantTokens(self)
+        grants: Sequence[GrantHandler] = (
+            ClientCredentialsGrant(config, self.issuer),
+            AuthorizationCodeGrant(self, grant_tokens),
+            RefreshTokenGrant(self, grant_tokens),
+        )
         self.grants = {g.grant_type: g for g in grants}
         self.introspector = Introspector(stores.revocations, clock)
         self.revoker = Revoker(stores.revocations, clock)
+        self.authorizer = Authorizer(self)
+
+    def enable_cimd(self, fetch: CimdFetcher) -> None:
+        """Accept https URLs as client ids (Client ID Metadata Documents) via ``fetch``."""
+        self.resolver.enable_cimd(fetch)
 
     @property
     def keyring(self) -> Keyring:
@@ -88,11 +105,16 @@ class AuthorizationServer:
             auth_methods=self.client_auth.names,
             assertion_algs=self.config.assertion_algorithms,
             signing_algs=[self.keyring.alg],
+            client_id_metadata_documents=self.resolver.cimd_enabled,
         )
 
     async def _authenticate(self, request: OAuthRequest, endpoint: str) -> ClientEntry:
         try:
-            return await self.client_auth.authenticate(request)
+            entry = await self.client_auth.authenticate(request)
+            if endpoint != "token" and entry.client.token_endpoint_auth_method == "none":
+                # NoneAuth trusts a form grant_type; these endpoints are confidential-only
+                raise InvalidClient("Client authentication required")
+            return entry
         except OAuthError as exc:
             self.audit.emit(
                 f"{endpoint}.refused", "failure", client_id=_claimed_client(request),
@@ -118,9 +140,11 @@ class AuthorizationServer:
             self.audit.emit("token.refused", "failure", client_id=client_id,
                             reason=f"{exc.error}: {exc.description}", scope=request.get("scope"))
             raise
+        claims = issued.claims
+        grant_id = getattr(issued, "grant_id", None)  # tokens of an owner's grant (RFC 6749 §4.1)
         self.audit.emit("token.issued", "success", client_id=client_id, scopes=issued.scopes,
-                        jti=issued.claims["jti"], exp=issued.claims["exp"], aud=issued.claims["aud"],
-                        grant_type=grant_type)
+                        jti=claims["jti"], exp=claims["exp"], aud=claims["aud"],
+                        grant_type=grant_type, **({"grant_id": grant_id} if grant_id else {}))
         return issued.response()
 
     async def introspect(self, request: OAuthRequest) -> dict[str, Any]:

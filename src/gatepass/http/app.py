@@ -18,18 +18,29 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from gatepass.clock import Clock
 from gatepass.core.billing import BillingGate
+from gatepass.demo.embedded import EmbeddedDemo
 from gatepass.http.api import API_PREFIX, api_app
+from gatepass.http.authorize import authorize_routes
 from gatepass.http.billing import WebhookBillingGate
+from gatepass.http.cimd_fetch import CimdFetcher
+from gatepass.http.console import console_routes
 from gatepass.http.fetch import SafeJwksFetcher
 from gatepass.http.gates import AccountLimiter, install_registration_limits, register_policy
 from gatepass.http.oauth import oauth_routes
 from gatepass.http.registration import registration_routes, terms_routes
 from gatepass.http.responses import json_response
+from gatepass.http.session import session_middleware
 from gatepass.http.wellknown import wellknown_routes
 from gatepass.observability.logging import audit_logger
 from gatepass.observability.metrics import CONTENT_TYPE_LATEST, Metrics, fan_out
-from gatepass.ratelimit import Policy
-from gatepass.runtime import Runtime, billing_required, open_runtime, server_config
+from gatepass.ratelimit import Limiter, Policy
+from gatepass.runtime import (
+    Runtime,
+    billing_required,
+    local_secrets,
+    open_runtime,
+    server_config,
+)
 from gatepass.settings import Settings
 from gatepass.storage.base import StorageError, Stores
 
@@ -73,8 +84,12 @@ def create_app(
                                          on_audit=fan_out(audit_logger(), metrics.observe), stores=stores,
                                          migrate=migrate)
             app.state.runtime = runtime
+            runtime.server.enable_cimd(CimdFetcher(http, development=settings.development))
             app.router.routes.extend(_routes(runtime, settings, metrics))
             app.router.routes.extend(_self_service_routes(runtime, source_policy))
+            app.router.routes.extend(console_routes(runtime, settings, login_limiter))
+            demo = await EmbeddedDemo.open(runtime) if settings.demo_api else None  # /api/*
+            app.router.routes.extend(demo.routes if demo is not None else [])
             tasks = [
                 asyncio.create_task(_every(settings.audit_flush_interval,
                                            runtime.server.audit.flush, "audit")),
@@ -89,10 +104,16 @@ def create_app(
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                if demo is not None:
+                    await demo.aclose()
                 await runtime.close()
                 await limiter.aclose()
+                await login_limiter.aclose()
 
-    app = Starlette(lifespan=lifespan, exception_handlers={HTTPException: _http_error})
+    session = session_middleware(local_secrets(settings)[1], development=settings.development)
+    app = Starlette(lifespan=lifespan, exception_handlers={HTTPException: _http_error},
+                    middleware=[session])
+    login_limiter = Limiter(settings.redis_url or "memory://", key_prefix="gatepass:login")
     app.state.config = config
     limiter = install_registration_limits(
         app, settings, (config.registration_path, config.agent_registration_path))
@@ -117,15 +138,17 @@ def _self_service_routes(runtime: Runtime, source_policy: Policy) -> list[BaseRo
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Unknown paths and wrong methods answer JSON too."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}  # 405: Allow
     code = {404: "not_found", 405: "invalid_request"}.get(status, "invalid_request")
     return json_response({"error": code, "error_description": f"{request.method} "
-                          f"{request.url.path}: {HTTPStatus(status).phrase}"}, status)
+                          f"{request.url.path}: {HTTPStatus(status).phrase}"}, status, headers)
 
 
 def _purge(runtime: Runtime) -> Callable[[], Awaitable[int]]:
     async def job() -> int:
         now = runtime.server.clock.now()
         purged = await runtime.stores.revocations.purge_expired(now)
+        purged += await runtime.stores.grants.purge_expired(now)
         purge_replay = getattr(runtime.stores.replay, "purge_expired", None)
         return purged + (await purge_replay(now) if purge_replay is not None else 0)
 
@@ -157,6 +180,7 @@ def _routes(runtime: Runtime, settings: Settings, metrics: Metrics) -> list[Rout
     return [
         *wellknown_routes(server, settings.jwks_max_age),
         *oauth_routes(server, settings.max_body_bytes),
+        *authorize_routes(runtime),
         Route("/healthz", health, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
     ]

@@ -25,7 +25,7 @@ class WebhookBillingGate:
         self._required = required
 
     async def check(self, billing_token: str | None) -> BillingDecision:
-        if not billing_token:
+        if not isinstance(billing_token, str) or not billing_token:
             raise fresh(self._required)
         try:
             resp = await self._client.post(self._url, json={"billing_token": billing_token},

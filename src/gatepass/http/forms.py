@@ -21,7 +21,8 @@ class PayloadTooLarge(InvalidRequest):
 
 async def _read_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if declared is not None and (not (declared.isascii() and declared.isdigit())
+                                 or int(declared) > limit):
         raise PayloadTooLarge(f"Request body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0

@@ -53,7 +53,8 @@ def configure_logging(level: str = "INFO") -> None:
         redact,
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info,
+        # redact again after format_exc_info: exception text may quote a token or secret
+        processors=[*shared, structlog.processors.format_exc_info, redact,
                     structlog.processors.JSONRenderer()],
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
@@ -62,7 +63,8 @@ def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+                    structlog.processors.format_exc_info, redact,
+                    structlog.processors.JSONRenderer()],
         foreign_pre_chain=shared,
     ))
     root = logging.getLogger()

@@ -12,6 +12,10 @@ and trips a breaker: for ``cooldown`` seconds the storage is not tried at all, s
 costs no latency and logs one line per cooldown. The policy decides to fail open or closed.
 ``limits`` stamps windows with wall-clock time, so ``clock`` must be a wall clock in
 production; it is injectable for the breaker and for the seconds derived from resets.
+
+On ``memory://`` the sliding-window counter (the default strategy) is counted by
+:class:`~gatepass.ratelimit._counters.SlidingWindowCounters`: the same algorithm, synchronous,
+on ``clock``, at a small fraction of the cost of ``limits``' async memory storage.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 
 from gatepass.clock import Clock, SystemClock
+from gatepass.ratelimit._counters import SlidingWindowCounters
 from gatepass.ratelimit.policy import Strategy, Window
 
 __all__ = ["Decision", "Limiter", "LimiterUnavailable", "WindowState"]
@@ -97,6 +102,8 @@ class Limiter:
         self._down_until = -math.inf
         self._pool: Any = None
         self._storage = self._open(storage_uri, key_prefix)
+        memory = storage_uri.startswith("memory://")
+        self._counters = SlidingWindowCounters() if memory else None
         self._strategies: dict[Strategy, RateLimiter] = {
             "sliding-window-counter": SlidingWindowCounterRateLimiter(self._storage),
             "moving-window": MovingWindowRateLimiter(self._storage),
@@ -138,6 +145,11 @@ class Limiter:
     ) -> Decision:
         """Count one request under ``key`` in every window; raise if the storage is down."""
         now = self._clock.now()
+        if self._counters is not None and strategy == "sliding-window-counter":
+            refused, found = self._counters.hit(key, windows, now)
+            return Decision(refused, tuple(
+                WindowState(w, 0 if w is refused else remaining, reset)
+                for w, (remaining, reset) in zip(windows, found, strict=True)))  # fmt: skip
         if now < self._down_until:
             raise LimiterUnavailable("rate-limit storage is cooling down", first=False)
         try:

@@ -67,25 +67,28 @@ class IntrospectionChecker:
             return cached[0]
         if token is None:
             return False
-        revoked = await self._introspect(token)
-        self._cache[jti] = (revoked, now + self._ttl)
+        try:
+            body = await self._post(token)
+        except Exception as exc:  # the endpoint is down or answered nonsense: not cached
+            return self._unavailable(exc)
+        revoked = body.get("active") is not True
+        self._remember(jti, revoked, now + self._ttl)
+        return revoked
+
+    def _remember(self, jti: str, revoked: bool, until: float) -> None:
+        self._cache[jti] = (revoked, until)
         self._cache.move_to_end(jti)
         while len(self._cache) > self._max:
             self._cache.popitem(last=False)
-        return revoked
 
-    async def _introspect(self, token: str) -> bool:
-        try:
-            body = await self._post(token)
-        except Exception as exc:  # the endpoint is down or answered nonsense
-            _log.warning("Token introspection at %s failed: %s", self.endpoint, exc)
-            if self._fail_closed:
-                raise TemporarilyUnavailable(
-                    "Token introspection is unavailable; retry shortly",
-                    headers={"Retry-After": "1"},
-                ) from None
-            return False
-        return body.get("active") is not True
+    def _unavailable(self, exc: Exception) -> bool:
+        _log.warning("Token introspection at %s failed: %s", self.endpoint, exc)
+        if self._fail_closed:
+            raise TemporarilyUnavailable(
+                "Token introspection is unavailable; retry shortly",
+                headers={"Retry-After": "1"},
+            ) from None
+        return False
 
     async def _post(self, token: str) -> dict[str, object]:
         if self._http is None:

@@ -38,11 +38,13 @@ class ResourceServerConfig:
     ``resource`` -> ``aud``). ``jwks_uri`` is discovered from the issuer's RFC 8414 metadata when
     omitted. ``scope_implications`` maps a scope to the scopes it implies (``write:projects`` ->
     ``read:projects``). ``scopes_supported`` seeds the RFC 9728 document and the 401 challenge.
+    The default ``algorithms`` cover every algorithm a Gatepass server signs with: ES256, RS256
+    and Ed25519 (RFC 9864's name), plus the deprecated ``EdDSA`` name other issuers still send.
     """
 
     issuer: str
     resource: str
-    algorithms: tuple[str, ...] = ("ES256", "RS256", "EdDSA")
+    algorithms: tuple[str, ...] = ("ES256", "RS256", "Ed25519", "EdDSA")
     leeway: float = 30.0
     max_token_bytes: int = 8192
     jwks_uri: str | None = None

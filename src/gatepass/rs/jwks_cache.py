@@ -1,8 +1,9 @@
 """JWKS discovery and caching (RFC 7517 §4-5, RFC 8414 §3, RFC 8725 §3.1): cooldown, serve stale.
 
 Keys come only from the issuer's JWKS, found through ``jwks_uri`` in the configuration or in the
-issuer's RFC 8414 metadata. An unknown ``kid`` triggers at most one refetch per cooldown; while the
-issuer is unreachable the cached keys keep working and unknown keys stay unknown. Keys without a
+issuer's RFC 8414 metadata, or from a ``source`` callable when the issuer runs in the same process
+(no HTTP request to oneself). An unknown ``kid`` triggers at most one refetch per cooldown; while
+the issuer is unreachable the cached keys keep working and unknown keys stay unknown. Keys without a
 ``kid``, with a ``use`` other than ``sig``, symmetric or private keys, and keys that cannot verify
 any allowed algorithm are ignored.
 """
@@ -13,7 +14,7 @@ import asyncio
 import json
 import logging
 import warnings
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,11 +25,14 @@ from gatepass.clock import Clock
 from gatepass.rs._jws import key_algorithms
 from gatepass.rs.config import ResourceServerConfig, well_known_url
 
-__all__ = ["JWKSCache", "VerificationKey", "parse_jwks"]
+__all__ = ["JWKSCache", "JwksSource", "VerificationKey", "parse_jwks"]
 
 _log = logging.getLogger(__name__)
 _MAX_DOCUMENT_BYTES = 512 * 1024
 _ASYMMETRIC_KTY = frozenset({"RSA", "EC", "OKP"})
+
+#: An in-process JWK Set provider: returns the issuer's current public JWKS document.
+JwksSource = Callable[[], Awaitable[Mapping[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +81,11 @@ def _metadata_urls(issuer: str) -> list[str]:
 
 
 class JWKSCache:
-    """The issuer's verification keys, fetched with httpx and kept until the next good fetch."""
+    """The issuer's verification keys, fetched with httpx and kept until the next good fetch.
+
+    ``source`` replaces the HTTP fetch (and discovery) by a call in this process; the cooldown,
+    the maximum age and the key filtering apply all the same.
+    """
 
     def __init__(
         self,
@@ -85,8 +93,10 @@ class JWKSCache:
         *,
         clock: Clock,
         http_client: httpx.AsyncClient | None = None,
+        source: JwksSource | None = None,
     ) -> None:
         self._config = config
+        self._source = source
         self._clock = clock
         self._http = http_client
         self._owns_http = http_client is None
@@ -137,8 +147,8 @@ class JWKSCache:
         self._attempted_at = self._clock.now()
         self.fetch_attempts += 1
         try:
-            uri = self._jwks_uri or await self._discover()
-            keys = parse_jwks(await self._get_json(uri), self._config.algorithms)
+            uri, document = await self._load()
+            keys = parse_jwks(document, self._config.algorithms)
             if not keys:
                 raise ValueError("The JWK Set holds no usable verification key")
         except Exception as exc:  # the issuer being down must never turn into a 500
@@ -146,6 +156,12 @@ class JWKSCache:
             return False
         self._jwks_uri, self._keys, self._fetched_at = uri, keys, self._clock.now()
         return True
+
+    async def _load(self) -> tuple[str | None, Mapping[str, Any]]:
+        if self._source is not None:
+            return self._jwks_uri, await self._source()
+        uri = self._jwks_uri or await self._discover()
+        return uri, await self._get_json(uri)
 
     async def _discover(self) -> str:
         error: Exception = ValueError("no metadata URL")

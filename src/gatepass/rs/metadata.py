@@ -26,7 +26,12 @@ __all__ = [
 ]
 
 WELL_KNOWN_PATH = "/.well-known/oauth-protected-resource"
-_TRAVERSED = ("routes", "app", "endpoint", "dependant", "dependencies", "call")
+# Starlette/FastAPI attributes that lead to guards; FastAPI >= 0.16x keeps an included router as
+# ``_IncludedRouter(original_router=..., include_context=...)`` instead of copying its routes.
+_TRAVERSED = (
+    "routes", "app", "endpoint", "dependant", "dependencies", "call",
+    "original_router", "include_context", "dependency",
+)  # fmt: skip
 
 
 def metadata_paths(resource: str) -> tuple[str, ...]:

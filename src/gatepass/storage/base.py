@@ -15,10 +15,13 @@ from gatepass.models import (
     ApprovalRequest,
     ApprovalStatus,
     AuditEvent,
+    AuthorizationCode,
     BillingToken,
     Client,
     ClientSecret,
     KeyState,
+    Owner,
+    RefreshToken,
     SigningKey,
 )
 
@@ -28,11 +31,14 @@ __all__ = [
     "BillingStore",
     "ClientStore",
     "ConflictError",
+    "GrantStore",
     "KeyStore",
+    "OwnerStore",
     "ReplayCache",
     "RevocationStore",
     "StorageError",
     "Stores",
+    "email_key",
 ]
 
 
@@ -158,6 +164,50 @@ class BillingStore(Protocol):
     async def list_billing_tokens(self) -> list[BillingToken]: ...
 
 
+def email_key(email: str) -> str:
+    """The form owner emails are compared in (unique, looked up): lower-cased. Every backend
+    uses this one function, so "case-insensitive" means the same thing everywhere."""
+    return email.lower()
+
+
+class OwnerStore(Protocol):
+    async def create_owner(self, owner: Owner) -> None:
+        """Insert; ``ConflictError`` if the owner_id or the (case-insensitive) email exists."""
+
+    async def get_owner(self, owner_id: str) -> Owner | None: ...
+
+    async def get_owner_by_email(self, email: str) -> Owner | None:
+        """Case-insensitive match on the email."""
+
+    async def list_owners(self) -> list[Owner]:
+        """Oldest first."""
+
+    async def update_owner(self, owner: Owner) -> None:
+        """Replace; ``KeyError`` if unknown."""
+
+
+class GrantStore(Protocol):
+    """Authorization codes and refresh tokens (stored as digests), grouped by ``grant_id``."""
+
+    async def add_code(self, code: AuthorizationCode) -> None: ...
+
+    async def consume_code(self, digest: str, now: float) -> AuthorizationCode | None:
+        """Atomically mark the code used (``used_at = now``) if it was unused, and return the
+        record AS IT WAS BEFORE this call: ``used_at is None`` means this call won; a non-None
+        ``used_at`` means a replay. None if unknown. Exactly one of N concurrent calls wins."""
+
+    async def add_refresh(self, token: RefreshToken) -> None: ...
+
+    async def use_refresh(self, digest: str, now: float) -> RefreshToken | None:
+        """Same semantics as ``consume_code`` for a refresh token (rotation: one use each)."""
+
+    async def revoke_grant(self, grant_id: str) -> int:
+        """Mark every refresh token of the grant revoked; returns how many changed."""
+
+    async def purge_expired(self, now: float) -> int:
+        """Delete codes and refresh tokens past ``expires_at``."""
+
+
 @dataclass(frozen=True, slots=True)
 class Stores:
     """The set of stores a server is wired with; ``close`` releases connections."""
@@ -169,4 +219,6 @@ class Stores:
     audit: AuditLog
     approvals: ApprovalStore
     billing: BillingStore
+    owners: OwnerStore
+    grants: GrantStore
     close: Callable[[], Awaitable[None]]

@@ -15,20 +15,25 @@ from gatepass.models import (
     ApprovalRequest,
     ApprovalStatus,
     AuditEvent,
+    AuthorizationCode,
     BillingToken,
     Client,
     ClientSecret,
     KeyState,
+    Owner,
+    RefreshToken,
     SigningKey,
 )
-from gatepass.storage.base import ConflictError, Stores
+from gatepass.storage.base import ConflictError, Stores, email_key
 
 __all__ = [
     "MemoryApprovalStore",
     "MemoryAuditLog",
     "MemoryBillingStore",
     "MemoryClientStore",
+    "MemoryGrantStore",
     "MemoryKeyStore",
+    "MemoryOwnerStore",
     "MemoryReplayCache",
     "MemoryRevocationStore",
     "open_memory_stores",
@@ -311,6 +316,91 @@ class MemoryBillingStore:
         return sorted(self._tokens.values(), key=lambda t: (t.created_at, t.token_id))
 
 
+class MemoryOwnerStore:
+    """Owners by id, with a unique index by ``email_key(email)``."""
+
+    def __init__(self) -> None:
+        self._owners: dict[str, Owner] = {}
+        self._by_email: dict[str, str] = {}
+
+    async def create_owner(self, owner: Owner) -> None:
+        key = email_key(owner.email)
+        if owner.owner_id in self._owners or key in self._by_email:
+            raise ConflictError("an owner with the same id or email already exists")
+        self._owners[owner.owner_id] = owner
+        self._by_email[key] = owner.owner_id
+
+    async def get_owner(self, owner_id: str) -> Owner | None:
+        return self._owners.get(owner_id)
+
+    async def get_owner_by_email(self, email: str) -> Owner | None:
+        owner_id = self._by_email.get(email_key(email))
+        return None if owner_id is None else self._owners[owner_id]
+
+    async def list_owners(self) -> list[Owner]:
+        return sorted(self._owners.values(), key=lambda o: (o.created_at, o.owner_id))
+
+    async def update_owner(self, owner: Owner) -> None:
+        """``ConflictError`` too if the new email belongs to another owner (the unique index)."""
+        current = self._owners.get(owner.owner_id)
+        if current is None:
+            raise KeyError(owner.owner_id)
+        key = email_key(owner.email)
+        if self._by_email.get(key, owner.owner_id) != owner.owner_id:
+            raise ConflictError("another owner has this email")
+        del self._by_email[email_key(current.email)]
+        self._by_email[key] = owner.owner_id
+        self._owners[owner.owner_id] = owner
+
+
+class MemoryGrantStore:
+    """Authorization codes and refresh tokens, each by digest.
+
+    ``consume_code``/``use_refresh`` check and mark without awaiting in between: atomic.
+    """
+
+    def __init__(self) -> None:
+        self._codes: dict[str, AuthorizationCode] = {}
+        self._refresh: dict[str, RefreshToken] = {}
+
+    async def add_code(self, code: AuthorizationCode) -> None:
+        if code.code_digest in self._codes:
+            raise ConflictError("an authorization code with the same digest already exists")
+        self._codes[code.code_digest] = code
+
+    async def consume_code(self, digest: str, now: float) -> AuthorizationCode | None:
+        code = self._codes.get(digest)
+        if code is not None and code.used_at is None:
+            self._codes[digest] = dataclasses.replace(code, used_at=now)
+        return code
+
+    async def add_refresh(self, token: RefreshToken) -> None:
+        if token.token_digest in self._refresh:
+            raise ConflictError("a refresh token with the same digest already exists")
+        self._refresh[token.token_digest] = token
+
+    async def use_refresh(self, digest: str, now: float) -> RefreshToken | None:
+        token = self._refresh.get(digest)
+        if token is not None and token.used_at is None:
+            self._refresh[digest] = dataclasses.replace(token, used_at=now)
+        return token
+
+    async def revoke_grant(self, grant_id: str) -> int:
+        changed = [t for t in self._refresh.values() if t.grant_id == grant_id and not t.revoked]
+        for token in changed:
+            self._refresh[token.token_digest] = dataclasses.replace(token, revoked=True)
+        return len(changed)
+
+    async def purge_expired(self, now: float) -> int:
+        codes = [d for d, c in self._codes.items() if c.expires_at <= now]
+        tokens = [d for d, t in self._refresh.items() if t.expires_at <= now]
+        for digest in codes:
+            del self._codes[digest]
+        for digest in tokens:
+            del self._refresh[digest]
+        return len(codes) + len(tokens)
+
+
 def open_memory_stores(clock: Clock | None = None) -> Stores:
     """A fresh set of in-memory stores; ``clock`` judges replay-cache expiry (system clock)."""
 
@@ -325,5 +415,7 @@ def open_memory_stores(clock: Clock | None = None) -> Stores:
         audit=MemoryAuditLog(),
         approvals=MemoryApprovalStore(),
         billing=MemoryBillingStore(),
+        owners=MemoryOwnerStore(),
+        grants=MemoryGrantStore(),
         close=close,
     )

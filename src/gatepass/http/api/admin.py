@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from gatepass.errors import InsufficientScope, InvalidToken
 from gatepass.http.api._shared import GuardedRoute, RuntimeDep, bearer
-from gatepass.http.api.views import approval_view, agent_view
+from gatepass.http.api.views import agent_view, approval_view
 from gatepass.http.responses import json_response
 from gatepass.runtime import Runtime, describe_event
 

@@ -9,11 +9,15 @@ from sqlalchemy import RowMapping
 from gatepass.models import (
     ApprovalRequest,
     AuditEvent,
+    AuthorizationCode,
     BillingToken,
     Client,
     ClientSecret,
+    Owner,
+    RefreshToken,
     SigningKey,
 )
+from gatepass.storage.base import email_key
 
 Row = RowMapping
 
@@ -187,4 +191,89 @@ def to_billing(row: Row) -> BillingToken:
         max_uses=row["max_uses"],
         uses=row["uses"],
         expires_at=row["expires_at"],
+    )
+
+
+def owner_row(owner: Owner) -> dict[str, Any]:
+    return {
+        "owner_id": owner.owner_id,
+        "email": owner.email,
+        "email_key": email_key(owner.email),
+        "password_hash": owner.password_hash,
+        "created_at": owner.created_at,
+        "is_operator": owner.is_operator,
+        "disabled": owner.disabled,
+    }
+
+
+def to_owner(row: Row) -> Owner:
+    return Owner(
+        owner_id=row["owner_id"],
+        email=row["email"],
+        password_hash=row["password_hash"],
+        created_at=row["created_at"],
+        is_operator=bool(row["is_operator"]),
+        disabled=bool(row["disabled"]),
+    )
+
+
+def code_row(code: AuthorizationCode) -> dict[str, Any]:
+    return {
+        "code_digest": code.code_digest,
+        "grant_id": code.grant_id,
+        "client_id": code.client_id,
+        "owner_id": code.owner_id,
+        "redirect_uri": code.redirect_uri,
+        "scopes": list(code.scopes),
+        "code_challenge": code.code_challenge,
+        "created_at": code.created_at,
+        "expires_at": code.expires_at,
+        "resources": list(code.resources),
+        "used_at": code.used_at,
+    }
+
+
+def to_code(row: Row) -> AuthorizationCode:
+    return AuthorizationCode(
+        code_digest=row["code_digest"],
+        grant_id=row["grant_id"],
+        client_id=row["client_id"],
+        owner_id=row["owner_id"],
+        redirect_uri=row["redirect_uri"],
+        scopes=tuple(row["scopes"]),
+        code_challenge=row["code_challenge"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        resources=tuple(row["resources"]),
+        used_at=row["used_at"],
+    )
+
+
+def refresh_row(token: RefreshToken) -> dict[str, Any]:
+    return {
+        "token_digest": token.token_digest,
+        "grant_id": token.grant_id,
+        "client_id": token.client_id,
+        "owner_id": token.owner_id,
+        "scopes": list(token.scopes),
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+        "resources": list(token.resources),
+        "used_at": token.used_at,
+        "revoked": token.revoked,
+    }
+
+
+def to_refresh(row: Row) -> RefreshToken:
+    return RefreshToken(
+        token_digest=row["token_digest"],
+        grant_id=row["grant_id"],
+        client_id=row["client_id"],
+        owner_id=row["owner_id"],
+        scopes=tuple(row["scopes"]),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        resources=tuple(row["resources"]),
+        used_at=row["used_at"],
+        revoked=bool(row["revoked"]),
     )

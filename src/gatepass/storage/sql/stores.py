@@ -6,6 +6,7 @@ row ``KeyError``, and any other driver or connection failure ``StorageError``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,21 +21,27 @@ from gatepass.models import (
     ApprovalRequest,
     ApprovalStatus,
     AuditEvent,
+    AuthorizationCode,
     BillingToken,
     Client,
     ClientSecret,
     KeyState,
+    Owner,
+    RefreshToken,
     SigningKey,
 )
-from gatepass.storage.base import ConflictError, StorageError, Stores
+from gatepass.storage.base import ConflictError, StorageError, Stores, email_key
 from gatepass.storage.sql import _rows
 from gatepass.storage.sql.engine import create_engine
 from gatepass.storage.sql.tables import (
     approval_requests,
     audit_events,
+    authorization_codes,
     billing_tokens,
     client_secrets,
     clients,
+    owners,
+    refresh_tokens,
     replay_cache,
     revoked_tokens,
     signing_keys,
@@ -45,7 +52,9 @@ __all__ = [
     "SqlAuditLog",
     "SqlBillingStore",
     "SqlClientStore",
+    "SqlGrantStore",
     "SqlKeyStore",
+    "SqlOwnerStore",
     "SqlReplayCache",
     "SqlRevocationStore",
     "open_sql_stores",
@@ -330,6 +339,96 @@ class SqlBillingStore(_SqlStore):
         return [_rows.to_billing(r) for r in await self._fetch(query)]
 
 
+class SqlOwnerStore(_SqlStore):
+    """Owners; the unique ``email_key`` column makes the email unique case-insensitively."""
+
+    async def create_owner(self, owner: Owner) -> None:
+        await self._change(owners.insert().values(_rows.owner_row(owner)))
+
+    async def get_owner(self, owner_id: str) -> Owner | None:
+        rows = await self._fetch(select(owners).where(owners.c.owner_id == owner_id))
+        return _rows.to_owner(rows[0]) if rows else None
+
+    async def get_owner_by_email(self, email: str) -> Owner | None:
+        rows = await self._fetch(select(owners).where(owners.c.email_key == email_key(email)))
+        return _rows.to_owner(rows[0]) if rows else None
+
+    async def list_owners(self) -> list[Owner]:
+        query = select(owners).order_by(owners.c.created_at, owners.c.owner_id)
+        return [_rows.to_owner(r) for r in await self._fetch(query)]
+
+    async def update_owner(self, owner: Owner) -> None:
+        """``ConflictError`` too if the new email belongs to another owner (the unique index)."""
+        row = _rows.owner_row(owner)
+        where = owners.c.owner_id == row.pop("owner_id")
+        if not await self._change(update(owners).where(where).values(row)):
+            raise KeyError(owner.owner_id)
+
+
+class SqlGrantStore(_SqlStore):
+    """Codes and refresh tokens. One use each: a conditional ``UPDATE ... SET used_at = :now
+    WHERE digest = :d AND used_at IS NULL RETURNING``. On Postgres a concurrent use waits for
+    the row lock and re-checks ``used_at IS NULL`` on the new row, so it matches nothing;
+    SQLite serializes writers."""
+
+    async def _use_once(
+        self, table: Table, key: str, digest: str, now: float
+    ) -> tuple[_rows.Row, bool] | None:
+        """(the row, whether this call marked it used), or None if unknown."""
+        c = table.c
+        mark = update(table).where(c[key] == digest, c.used_at.is_(None))
+        mark = mark.values(used_at=now).returning(table)
+        async with self._tx() as conn:
+            # Twice at most: a row found unmarked yet unused was inserted after the UPDATE's
+            # snapshot (Postgres, READ COMMITTED); the second UPDATE sees it.
+            for _ in range(2):
+                won = (await conn.execute(mark)).mappings().first()
+                if won is not None:
+                    return won, True
+                found = await conn.execute(select(table).where(c[key] == digest))
+                row = found.mappings().first()
+                if row is None:
+                    return None
+                if row["used_at"] is not None:
+                    return row, False
+        raise StorageError("could not mark the record used")
+
+    async def add_code(self, code: AuthorizationCode) -> None:
+        await self._change(authorization_codes.insert().values(_rows.code_row(code)))
+
+    async def consume_code(self, digest: str, now: float) -> AuthorizationCode | None:
+        found = await self._use_once(authorization_codes, "code_digest", digest, now)
+        if found is None:
+            return None
+        code = _rows.to_code(found[0])
+        return dataclasses.replace(code, used_at=None) if found[1] else code
+
+    async def add_refresh(self, token: RefreshToken) -> None:
+        await self._change(refresh_tokens.insert().values(_rows.refresh_row(token)))
+
+    async def use_refresh(self, digest: str, now: float) -> RefreshToken | None:
+        found = await self._use_once(refresh_tokens, "token_digest", digest, now)
+        if found is None:
+            return None
+        token = _rows.to_refresh(found[0])
+        return dataclasses.replace(token, used_at=None) if found[1] else token
+
+    async def revoke_grant(self, grant_id: str) -> int:
+        c = refresh_tokens.c
+        statement = update(refresh_tokens).where(c.grant_id == grant_id, c.revoked.is_(False))
+        return await self._change(statement.values(revoked=True))
+
+    async def purge_expired(self, now: float) -> int:
+        async with self._tx() as conn:
+            codes = await conn.execute(
+                delete(authorization_codes).where(authorization_codes.c.expires_at <= now)
+            )
+            tokens = await conn.execute(
+                delete(refresh_tokens).where(refresh_tokens.c.expires_at <= now)
+            )
+            return codes.rowcount + tokens.rowcount
+
+
 async def open_sql_stores(url: str, *, clock: Clock | None = None) -> Stores:
     """Stores on one engine for ``url`` (migrate it first with ``migrate.upgrade``).
 
@@ -345,5 +444,7 @@ async def open_sql_stores(url: str, *, clock: Clock | None = None) -> Stores:
         audit=SqlAuditLog(engine),
         approvals=SqlApprovalStore(engine),
         billing=SqlBillingStore(engine),
+        owners=SqlOwnerStore(engine),
+        grants=SqlGrantStore(engine),
         close=engine.dispose,
     )

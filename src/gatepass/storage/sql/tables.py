@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -25,10 +26,13 @@ __all__ = [
     "NAMING_CONVENTION",
     "approval_requests",
     "audit_events",
+    "authorization_codes",
     "billing_tokens",
     "client_secrets",
     "clients",
     "metadata",
+    "owners",
+    "refresh_tokens",
     "replay_cache",
     "revoked_tokens",
     "signing_keys",
@@ -45,6 +49,7 @@ NAMING_CONVENTION = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 ID = String(255)
+EMAIL = String(320)
 _BIG_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
 
 clients = Table(
@@ -156,4 +161,51 @@ billing_tokens = Table(
     Column("max_uses", Integer, nullable=True),
     Column("uses", Integer, nullable=False),
     Column("expires_at", Float, nullable=True),
+)
+
+# ``email`` keeps what the owner typed (for display); ``email_key`` is ``base.email_key(email)``
+# (lower-cased), unique, and what lookups compare.
+owners = Table(
+    "owners",
+    metadata,
+    Column("owner_id", ID, primary_key=True),
+    Column("email", EMAIL, nullable=False),
+    Column("email_key", EMAIL, nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("is_operator", Boolean, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+)
+
+# Codes and refresh tokens: no foreign keys (like approvals), so grants never block deleting a
+# client or an owner; ``expires_at`` is indexed for ``purge_expired``.
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_digest", String(255), primary_key=True),
+    Column("grant_id", ID, nullable=False),
+    Column("client_id", ID, nullable=False),
+    Column("owner_id", ID, nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("code_challenge", String(255), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
+    Column("resources", JSON, nullable=False),
+    Column("used_at", Float, nullable=True),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_digest", String(255), primary_key=True),
+    Column("grant_id", ID, nullable=False, index=True),
+    Column("client_id", ID, nullable=False),
+    Column("owner_id", ID, nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
+    Column("resources", JSON, nullable=False),
+    Column("used_at", Float, nullable=True),
+    Column("revoked", Boolean, nullable=False),
 )

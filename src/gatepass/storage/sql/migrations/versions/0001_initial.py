@@ -1,5 +1,5 @@
 """Initial schema: clients, secrets, signing keys, revocations, replay cache, audit events,
-approval requests and billing tokens.
+approval requests, billing tokens, owners, authorization codes and refresh tokens.
 
 Revision ID: 0001
 Revises:
@@ -19,6 +19,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 ID = sa.String(255)
+EMAIL = sa.String(320)
 
 
 def _clients() -> None:
@@ -158,15 +159,68 @@ def _approvals_and_billing() -> None:
     op.create_index(op.f("ix_billing_tokens_account_id"), "billing_tokens", ["account_id"])
 
 
+def _owners_and_grants() -> None:
+    op.create_table(
+        "owners",
+        sa.Column("owner_id", ID, nullable=False),
+        sa.Column("email", EMAIL, nullable=False),
+        sa.Column("email_key", EMAIL, nullable=False),
+        sa.Column("password_hash", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("is_operator", sa.Boolean(), nullable=False),
+        sa.Column("disabled", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("owner_id", name=op.f("pk_owners")),
+        sa.UniqueConstraint("email_key", name=op.f("uq_owners_email_key")),
+    )
+    op.create_table(
+        "authorization_codes",
+        sa.Column("code_digest", sa.String(255), nullable=False),
+        sa.Column("grant_id", ID, nullable=False),
+        sa.Column("client_id", ID, nullable=False),
+        sa.Column("owner_id", ID, nullable=False),
+        sa.Column("redirect_uri", sa.Text(), nullable=False),
+        sa.Column("scopes", sa.JSON(), nullable=False),
+        sa.Column("code_challenge", sa.String(255), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=False),
+        sa.Column("resources", sa.JSON(), nullable=False),
+        sa.Column("used_at", sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint("code_digest", name=op.f("pk_authorization_codes")),
+    )
+    op.create_index(
+        op.f("ix_authorization_codes_expires_at"), "authorization_codes", ["expires_at"]
+    )
+    op.create_table(
+        "refresh_tokens",
+        sa.Column("token_digest", sa.String(255), nullable=False),
+        sa.Column("grant_id", ID, nullable=False),
+        sa.Column("client_id", ID, nullable=False),
+        sa.Column("owner_id", ID, nullable=False),
+        sa.Column("scopes", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=False),
+        sa.Column("resources", sa.JSON(), nullable=False),
+        sa.Column("used_at", sa.Float(), nullable=True),
+        sa.Column("revoked", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("token_digest", name=op.f("pk_refresh_tokens")),
+    )
+    op.create_index(op.f("ix_refresh_tokens_grant_id"), "refresh_tokens", ["grant_id"])
+    op.create_index(op.f("ix_refresh_tokens_expires_at"), "refresh_tokens", ["expires_at"])
+
+
 def upgrade() -> None:
     _clients()
     _keys_and_tokens()
     _audit()
     _approvals_and_billing()
+    _owners_and_grants()
 
 
 def downgrade() -> None:
     for table in (
+        "refresh_tokens",
+        "authorization_codes",
+        "owners",
         "billing_tokens",
         "approval_requests",
         "audit_events",
