@@ -12,10 +12,11 @@ registration limit raised. Then:
    a tier: the ceiling checks run for every scope), alternating A/B/A/B; the ratio of their
    tokens/s is the cost of the checks.
 
-    .venv/bin/python bench/registration.py [--backends sqlite,postgres] [--reg-duration 5]
-        [--token-duration 3] [--warmup 1] [--concurrency 32] [--reg-concurrency 16]
+    .venv/bin/python bench/registration.py [--backends sqlite,postgres] [--reg-duration 4]
+        [--token-duration 2.5] [--warmup 1] [--concurrency 32] [--reg-concurrency 16]
 
-Bounded: with the defaults a run takes about 50 s. Writes JSON to ``bench/results/``.
+Bounded: with the defaults a run takes about 45 s on an idle 2-core machine. Writes JSON to
+``bench/results/``.
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ from typing import Any
 
 import httpx
 from token_endpoint import (  # bench/ is on sys.path when run as a script
+    BENCH,
     BIN,
     RESULTS,
     base_env,
     cpu_layout,
     database,
-    drive,
     free_port,
     token_request,
     uvicorn,
@@ -55,7 +56,7 @@ def _percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
 
 
 async def register_load(port: int, concurrency: int, warmup: float, duration: float
@@ -87,6 +88,47 @@ async def register_load(port: int, concurrency: int, warmup: float, duration: fl
             "p50_ms": _percentile(latencies, 50), "p99_ms": _percentile(latencies, 99)}
 
 
+def token_rate(port: int, request: bytes, args: argparse.Namespace, tmp: Path,
+               cpus: frozenset[int] | None) -> dict[str, Any]:
+    """One closed-loop run of ``bench/loadgen.py`` (its own process) sending ``request``."""
+    req_file = tmp / f"request-{port}.bin"
+    req_file.write_bytes(request)
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "loadgen.py"), "--port", str(port), "--request-file",
+         str(req_file), "--concurrency", str(args.concurrency), "--warmup", str(args.warmup),
+         "--duration", str(args.token_duration)],
+        capture_output=True, text=True, check=True, timeout=60 + args.token_duration,
+        preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus))
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def check_cost(repeat: int = 20_000) -> dict[str, float]:
+    """µs per token request spent in scope selection (``resolve_scopes``: catalog, granted
+    scopes, tier and trust ceilings) for an operator client and a self-registered agent,
+    measured in-process so the machine's other load hardly matters."""
+    import timeit
+
+    from gatepass.core.access_token import resolve_scopes
+    from gatepass.models import Client
+    from gatepass.runtime import server_config
+    from gatepass.settings import Settings
+
+    config = server_config(Settings(issuer="http://127.0.0.1"))
+    operator = Client("client_op", "op", 0.0, allowed_scopes=(SCOPE,),
+                      trust_level=config.agents.max_trust)
+    agent = Client("agent_x", "agent", 0.0, allowed_scopes=(SCOPE, "read:analytics"),
+                   agent_type="autonomous", tier="agent_standard", trust_level=0)
+    cost = {}
+    for name, client in (("operator", operator), ("agent", agent)):
+        def check(c: Client = client) -> None:
+            resolve_scopes(c, SCOPE, config)
+
+        best = min(timeit.repeat(check, number=repeat, repeat=5))
+        cost[f"{name}_us"] = best / repeat * 1e6
+    return cost
+
+
 def _register_one(port: int) -> dict[str, Any]:
     response = httpx.post(f"http://127.0.0.1:{port}{REGISTER}", json={
         "agent_name": "bench-token-agent", "agent_type": "autonomous",
@@ -116,22 +158,20 @@ def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
             timeout=120).stdout)
         env["GATEPASS_MIGRATE"] = "0"
         with uvicorn(["gatepass.http.asgi:app", "--factory"], port, 1, env, layout.server_cpus,
-                     data / "server.log") as srv:
+                     data / "server.log"):
             if layout.client_cpus is not None:
                 os.sched_setaffinity(0, layout.client_cpus)
             row: dict[str, Any] = {"backend": backend, "layout": layout.text}
             row["register"] = asyncio.run(register_load(
                 port, args.reg_concurrency, args.warmup, args.reg_duration))
             agent = _register_one(port)
-            token_args = argparse.Namespace(concurrency=args.concurrency, warmup=args.warmup,
-                                            duration=args.token_duration)
             requests = {"operator": token_request(port, operator["client_id"],
                                                   operator["client_secret"]),
                         "agent": token_request(port, agent["client_id"], agent["client_secret"])}
             runs: dict[str, list[dict[str, Any]]] = {"operator": [], "agent": []}
             for _ in range(args.rounds):
                 for who, request in requests.items():
-                    runs[who].append(drive(port, request, srv, layout, token_args, tmp))
+                    runs[who].append(token_rate(port, request, args, data, layout.client_cpus))
             for who, results in runs.items():
                 row[f"token_{who}"] = {
                     "tokens_per_s": sum(r["rps"] for r in results) / len(results),
@@ -163,13 +203,22 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
                          sum(reg["non_201"].values()), f"{op['tokens_per_s']:,.0f}",
                          f"{ag['tokens_per_s']:,.0f}", f"{row['agent_vs_operator']:.1%}"))
     print(f"\n{rows[0].get('layout', '')}" if rows else "")
+    cost = check_cost()
+    print(f"\nScope/trust/tier checks per token request (in-process, best of 5): operator "
+          f"{cost['operator_us']:.1f} µs, agent {cost['agent_us']:.1f} µs.")
+    for row in rows:
+        if "error" not in row:
+            per_token_us = 1e6 / row["token_operator"]["tokens_per_s"]
+            print(f"  {row['backend']}: the agent's checks are "
+                  f"{cost['agent_us'] / per_token_us:.2%} of a token request "
+                  f"({per_token_us:,.0f} µs of server time per token in this run).")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--reg-duration", type=float, default=5.0)
-    parser.add_argument("--token-duration", type=float, default=3.0)
+    parser.add_argument("--reg-duration", type=float, default=4.0)
+    parser.add_argument("--token-duration", type=float, default=2.5)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=2, help="A/B rounds of token runs")
     parser.add_argument("--concurrency", type=int, default=32, help="token load connections")
@@ -191,7 +240,7 @@ def main() -> None:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"registration-{stamp}.json"
     out.write_text(json.dumps({"when": stamp, "args": vars(args), "cpus": os.cpu_count(),
-                               "results": rows}, indent=2))
+                               "check_cost_us": check_cost(), "results": rows}, indent=2))
     print(f"Results: {out.relative_to(RESULTS.parent.parent)}")
 
 

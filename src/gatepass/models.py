@@ -47,7 +47,7 @@ class Client:
 
     ``allowed_scopes`` is the ceiling the client may request; ``default_scopes`` is what it gets
     when it asks for none. ``allowed_resources`` lists the RFC 8707 resources (token audiences)
-    it may request; empty means only the server's default audience.
+    it may request; empty means the server's default audience and its configured resources.
     """
 
     client_id: str

@@ -101,6 +101,8 @@ def server_config(settings: Settings) -> ServerConfig:
         assertion_algorithms=tuple(settings.assertion_algorithms),
         client_cache_ttl=settings.client_cache_ttl,
         agents=agent_policy(settings),
+        signing_alg=settings.signing_alg,
+        jwks_max_age=settings.jwks_max_age,
     )
 
 

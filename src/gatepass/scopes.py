@@ -34,7 +34,6 @@ DEFAULT_SCOPES: tuple[ScopeDef, ...] = (
         "agent:autonomous-deploy",
         "Trigger deployments without per-deployment approval",
         requires_approval=True,
-        min_trust=2,
     ),
     ScopeDef("gatepass:admin", "Operate Gatepass through the admin API", internal=True),
     ScopeDef("gatepass:introspect", "Introspect any token (resource servers)", internal=True),

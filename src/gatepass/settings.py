@@ -148,8 +148,10 @@ class Settings(BaseSettings):
     def _issuer_shape(cls, v: str) -> str:
         if "?" in v or "#" in v:
             raise ValueError("issuer must not contain a query or fragment (RFC 8414 §2)")
-        if not v.startswith(("https://", "http://")):
-            raise ValueError("issuer must be an https URL")
+        parts = urlsplit(v)
+        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+            raise ValueError("issuer must be an https URL (http only on loopback, RFC 8414 §2)")
         return v.rstrip("/")
 
     def masked(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import json
 import time
 from dataclasses import replace
 
+import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey
@@ -241,3 +242,13 @@ async def test_a_resource_trusting_another_issuer_is_refused(stack: StackFactory
         with pytest.raises(DiscoveryError) as caught:
             await s.http.get(foreign + "/data", auth=agent)
     assert caught.value.error == "foreign_resource"
+
+
+async def test_one_http_client_can_carry_the_agent_as_its_auth(stack: StackFactory) -> None:
+    """The agent's own token requests never go through the client's auth (no recursion)."""
+    async with stack() as s, httpx.AsyncClient(transport=s.router) as http:
+        agent = AgentClient(ISSUER, async_http=http)
+        http.auth = agent
+        await agent.aregister("shared", "read:projects", accept_tos=True)
+        response = await http.get(API + "/projects")
+    assert response.status_code == 200, response.text

@@ -50,7 +50,8 @@ async def hc(config: Path) -> AsyncIterator[Harness]:
 
 async def cli(config: Path, *args: str, code: int = 0) -> str:
     result = await asyncio.to_thread(CliRunner().invoke, app, list(args),
-                                     env={"GATEPASS_CONFIG_FILE": str(config)})
+                                     env={"GATEPASS_CONFIG_FILE": str(config),
+                                          "COLUMNS": "250"})
     assert result.exit_code == code, (args, result.output, result.exception)
     return result.output
 
@@ -101,7 +102,8 @@ async def test_agents_approve_promote_and_audit(hc: Harness, config: Path) -> No
     assert decided[0]["status"] == "approved"
     # approved, but the scope also needs trust level 2: the token endpoint still says no
     refused = await hc.token(cid, secret, "agent:autonomous-deploy")
-    assert "requires trust level 2" in refused.json()["error_description"]
+    print("DEBUG", refused.status_code, refused.text)
+    assert "requires trust level 2" in refused.json()["error_description"], refused.text
     assert "now at trust level 2" in await cli(config, "agents", "promote", cid, "--level", "2",
                                                "--reason", "owner vouches")
     assert (await hc.token(cid, secret, "agent:autonomous-deploy")).status_code == 200
@@ -152,3 +154,14 @@ async def test_agents_suspend_is_a_kill_switch(hc: Harness, config: Path) -> Non
     me = await hc.http.get("/api/v1/agents/me", headers=bearer(reg["registration_access_token"]))
     assert me.json()["status"] == "suspended"
     assert (await hc.http.post(REGISTER, json={})).status_code == 400  # server still fine
+
+
+async def test_tables_for_humans(hc: Harness, config: Path) -> None:
+    reg = await hc.registered(requested_scopes=["read:projects", "agent:autonomous-deploy"])
+    await hc.runtime.server.audit.flush()
+    await cli(config, "billing", "issue", "--tier", "agent_free")
+    for args, needle in [(("agents", "list"), "data-analyst-agent"),
+                         (("agents", "approvals"), "agent:autonomous-deploy"),
+                         (("audit", "tail", "--client", reg["client_id"]), "client.registered"),
+                         (("billing", "list"), "agent_free")]:
+        assert needle in await cli(config, *args), args

@@ -95,3 +95,19 @@ async def test_operator_clients_are_not_held_back(ht: Harness) -> None:
     response = await ht.token(created.client.client_id, created.secret,
                               "read:billing execute:deployments")
     assert response.status_code == 200
+
+
+async def test_periodic_promotion_job(ht: Harness, clock: FrozenClock) -> None:
+    """The app's background job applies the rules to every agent below the top level."""
+    from gatepass.http.app import _promote
+
+    ready = await ht.registered(agent_name="ready")
+    young = await ht.registered(agent_name="young")
+    for _ in range(2):
+        await ht.token(ready["client_id"], ready["client_secret"], "read:projects")
+    clock.advance(3601)
+    await ht.runtime.server.audit.flush()
+    assert await _promote(ht.runtime)() == 1
+    levels = {c.name: c.trust_level for c in await ht.runtime.stores.clients.list_clients()}
+    assert levels == {"ready": 1, "young": 0}
+    assert young["client_id"]

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from .conftest import API, ISSUER, NATIVE_REDIRECT, SCOPE, Browser, pkce
+from .conftest import API, ISSUER, SCOPE, Browser, pkce
 
 
 async def _issued(ac: Browser, cid: str) -> list[dict[str, object]]:
@@ -211,4 +211,3 @@ async def test_rfc6749_4_1_client_without_refresh_grant_gets_no_refresh_token(
     body = (await ac.exchange(cid, code, verifier)).json()
     assert "refresh_token" not in body
     assert ac.claims(body["access_token"])["sub"] != cid
-    assert NATIVE_REDIRECT

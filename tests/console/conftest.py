@@ -31,7 +31,7 @@ from gatepass.runtime import Runtime
 from gatepass.scopes import DEFAULT_SCOPES
 from gatepass.settings import Settings
 
-ISSUER = "http://gatepass.test"
+ISSUER = "https://gatepass.test"
 REGISTER = "/api/v1/agents/register"
 PASSWORD = "correct horse battery"
 APPROVAL_SCOPES = ("agent:payments", "agent:email-send")

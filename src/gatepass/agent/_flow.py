@@ -30,11 +30,12 @@ MAX_BODY = 256 * 1024
 
 
 def run_sync(flow: Flow[T], http: httpx.Client) -> T:
-    """Drive ``flow`` with a sync client (responses are read, redirects never followed)."""
+    """Drive ``flow`` with a sync client: responses are read, redirects never followed, and
+    the client's own ``auth`` is not applied (it may be this very agent)."""
     try:
         request = next(flow)
         while True:
-            request = flow.send(http.send(request, follow_redirects=False))
+            request = flow.send(http.send(request, auth=None, follow_redirects=False))
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 
@@ -44,7 +45,7 @@ async def run_async(flow: Flow[T], http: httpx.AsyncClient) -> T:
     try:
         request = next(flow)
         while True:
-            request = flow.send(await http.send(request, follow_redirects=False))
+            request = flow.send(await http.send(request, auth=None, follow_redirects=False))
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
 

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from gatepass.cli._app import app, console, emit_json, run
-from gatepass.keys import RotationReport, rotate
+from gatepass.keys import RotationReport
 from gatepass.runtime import Runtime
 
 keys = typer.Typer(help="Manage signing keys.", no_args_is_help=True)
@@ -46,12 +46,7 @@ def rotate_(
     """One lifecycle step; says when the next step is safe."""
 
     async def go(rt: Runtime) -> RotationReport:
-        s = rt.settings
-        report = await rotate(rt.stores.keys, rt.server.sealer, s.signing_alg, rt.server.clock,
-                              publish_delay=s.jwks_max_age, token_ttl=s.access_token_ttl,
-                              force=force)
-        rt.server.audit.emit("keys.rotated", "success", actor="cli", actions=report.actions)
-        return report
+        return await rt.admin.rotate_keys(actor="cli", force=force)
 
     report = run(ctx, go)
     for action in report.actions or ["nothing to do yet"]:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
 from gatepass.cli._app import app, console
-from gatepass.scan import ScanReport, render_html, render_table, scan
+from gatepass.scan import CHECKS, ScanReport, render_html, render_table, scan
 
 __all__ = ["scan_command"]
 
@@ -26,7 +26,7 @@ err = Console(stderr=True)
 def _run(url: str, request_timeout: float, budget: float, quiet: bool) -> ScanReport:
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                   console=err, transient=True, disable=quiet) as bar:
-        task = bar.add_task(f"Scanning {url}", total=11)
+        task = bar.add_task(f"Scanning {url}", total=len(CHECKS))
 
         def tick(check: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=f"Checked {check}")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from gatepass.core.credentials import new_client_id, new_secret
 from gatepass.core.revocation import revoke_outstanding
+from gatepass.keys import RotationReport, rotate
 from gatepass.errors import InvalidClientMetadata, InvalidRequest, InvalidScope, NotFound
 from gatepass.models import ApprovalRequest, Client, ClientSecret, ClientStatus
 from gatepass.storage.base import ConflictError
@@ -200,3 +201,15 @@ class Admin:
             return None
         await self.set_trust(client_id, nxt, actor="promotion-rules", reason="rules met")
         return nxt
+
+    async def rotate_keys(self, *, actor: str, force: bool = False) -> RotationReport:
+        """One step of the signing-key lifecycle (``keys.rotation.rotate``), audited; the same
+        for the CLI and the console."""
+        server = self._server
+        cfg = server.config
+        report = await rotate(server.stores.keys, server.sealer, cfg.signing_alg, server.clock,
+                              publish_delay=cfg.jwks_max_age, token_ttl=cfg.access_token_ttl,
+                              force=force)
+        server.audit.emit("keys.rotated", "success", actor=actor, actions=report.actions,
+                          forced=force)
+        return report

@@ -71,6 +71,8 @@ class ServerConfig:
     jwks_path: str = "/.well-known/jwks.json"
     extra_metadata: dict[str, object] = field(default_factory=dict)
     agents: AgentPolicy = field(default_factory=AgentPolicy)
+    signing_alg: str = "ES256"
+    jwks_max_age: int = 300
     registration_path: str = "/oauth/register"
     agent_registration_path: str = "/api/v1/agents/register"
 

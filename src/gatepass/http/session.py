@@ -87,5 +87,6 @@ def check_csrf(request: Request, submitted: object) -> None:
 
 def login_url(next_path: str) -> str:
     """Where to send a signed-out owner; they come back to ``next_path`` (same-site only)."""
-    safe = next_path if next_path.startswith("/") and not next_path.startswith("//") else "/console"
+    same_site = next_path.startswith("/") and not next_path.startswith(("//", "/\\"))
+    safe = next_path if same_site else "/console"
     return f"{LOGIN_PATH}?next={quote(safe, safe='')}"

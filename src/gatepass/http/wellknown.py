@@ -12,6 +12,19 @@ from gatepass.http.responses import json_response
 
 __all__ = ["wellknown_routes"]
 
+ROBOTS_TXT = """# Agents are welcome: discover our auth and register without a browser.
+User-agent: *
+Allow: /.well-known/
+Allow: /llms.txt
+Allow: /api/
+Disallow: /console/
+Disallow: /oauth/authorize
+
+# Machine-readable entry points
+# Discovery: {issuer}/.well-known/oauth-authorization-server
+# LLM guide: {issuer}/llms.txt
+"""
+
 
 def wellknown_routes(server: AuthorizationServer, jwks_max_age: int) -> list[Route]:
     """Metadata under both names, and the public keys with a ``max-age``."""
@@ -26,7 +39,12 @@ def wellknown_routes(server: AuthorizationServer, jwks_max_age: int) -> list[Rou
         text = build_llms_txt(server.metadata(), server.config)
         return PlainTextResponse(text, headers={"Cache-Control": "public, max-age=300"})
 
+    async def robots(request: Request) -> Response:
+        text = ROBOTS_TXT.format(issuer=server.config.issuer)
+        return PlainTextResponse(text, headers={"Cache-Control": "public, max-age=3600"})
+
     return [
+        Route("/robots.txt", robots, methods=["GET"]),
         Route("/llms.txt", llms_txt, methods=["GET"]),
         Route("/.well-known/oauth-authorization-server", metadata, methods=["GET"]),
         Route("/.well-known/openid-configuration", metadata, methods=["GET"]),

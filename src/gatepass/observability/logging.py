@@ -72,9 +72,28 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at write time (so redirection and capture keep working)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def audit_logger() -> Any:
-    """A callback for ``Auditor`` that logs each event as one structured line."""
-    log = structlog.get_logger("gatepass.audit")
+    """A callback for ``Auditor`` that logs each event as one structured line (JSON on stderr,
+    redacted, even when the process has not configured structlog)."""
+    if structlog.is_configured():
+        log = structlog.get_logger("gatepass.audit")
+    else:
+        log = structlog.wrap_logger(
+            structlog.PrintLogger(_CurrentStderr()),  # type: ignore[arg-type]
+            processors=[structlog.processors.add_log_level,
+                        structlog.processors.TimeStamper(fmt="iso"), redact,
+                        structlog.processors.JSONRenderer()],
+        )
 
     def on_event(ev: AuditEvent) -> None:
         log.info(ev.event, outcome=ev.outcome, client_id=ev.client_id, scopes=list(ev.scopes),

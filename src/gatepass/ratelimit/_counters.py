@@ -3,16 +3,14 @@
 The same arithmetic as ``limits``' sliding-window-counter strategy on ``memory://`` (a bucket per
 window length, the previous bucket weighted by how much of it still overlaps the window; refuse
 when ``floor(weighted) + 1 > limit``; the same remaining and reset figures), done synchronously:
-no lock, no task, no key strings, one dict lookup per window. It is atomic because nothing in it
-awaits. ``limits``' memory storage starts an expiry task on every increment and takes a lock per
-key, which made counting cost more than verifying the token (see ``bench/resource_server.py``).
+no lock, no task, no key strings, one dict lookup per request. It is atomic because nothing in
+it awaits. ``limits``' memory storage starts an expiry task on every increment and takes a lock
+per key, which made counting cost more than verifying the token (``bench/resource_server.py``).
 
-Records whose buckets are over are swept when the table has doubled since the last sweep.
+Entries whose buckets are all over are swept when the table has doubled since the last sweep.
 """
 
 from __future__ import annotations
-
-import math
 
 from gatepass.ratelimit.policy import Window
 
@@ -21,74 +19,72 @@ __all__ = ["SlidingWindowCounters"]
 _MIN_SWEEP = 4096
 
 
-class _Record:
-    __slots__ = ("bucket", "current", "previous")
+class _Entry:
+    """One key's counters for one tuple of windows: per window [bucket, current, previous]."""
 
-    def __init__(self, bucket: int) -> None:
-        self.bucket, self.current, self.previous = bucket, 0, 0
+    __slots__ = ("counts", "windows")
 
-    def roll(self, bucket: int) -> None:
-        if bucket != self.bucket:
-            self.previous = self.current if bucket == self.bucket + 1 else 0
-            self.current, self.bucket = 0, bucket
+    def __init__(self, windows: tuple[Window, ...]) -> None:
+        self.windows = windows
+        self.counts = [[-1, 0, 0] for _ in windows]
+
+    def live(self, now: float) -> bool:
+        """Whether any window's bucket is still the current or the previous one."""
+        pairs = zip(self.windows, self.counts, strict=True)
+        return any(int(now / w.seconds) <= counts[0] + 1 for w, counts in pairs)
 
 
 class SlidingWindowCounters:
-    """Per (key, window) counters; ``hit`` counts in every window up to the first refusal."""
+    """Per-key counters; ``hit`` counts in every window up to the first refusal."""
 
     def __init__(self) -> None:
-        self._records: dict[tuple[tuple[str, ...], Window], _Record] = {}
+        self._entries: dict[tuple[str, ...], _Entry] = {}
         self._sweep_at = _MIN_SWEEP
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._entries)
 
     def hit(
         self, key: tuple[str, ...], windows: tuple[Window, ...], now: float
     ) -> tuple[Window | None, list[tuple[int, float]]]:
         """The refusing window (None: counted everywhere) and ``(remaining, reset)`` per window."""
+        entry = self._entries.get(key)
+        if entry is None or entry.windows != windows:
+            if len(self._entries) >= self._sweep_at:
+                self._sweep(now)
+            entry = self._entries[key] = _Entry(windows)
         refused: Window | None = None
         states: list[tuple[int, float]] = []
-        for window in windows:
-            record = self._record(key, window, now)
+        for window, counts in zip(windows, entry.counts, strict=True):
+            seconds, limit = window.seconds, window.limit
+            position = now / seconds
+            bucket = int(position)
+            if counts[0] != bucket:  # roll: the current bucket becomes the previous one
+                counts[2] = counts[1] if counts[0] == bucket - 1 else 0
+                counts[0], counts[1] = bucket, 0
+            left = 1 - position % 1  # share of the previous bucket still inside the window
+            previous, current = counts[2], counts[1]
             if refused is None:
-                if math.floor(self._weighted(record, window, now)) + 1 > window.limit:
+                if int(previous * left + current) + 1 > limit:
                     refused = window
                 else:
-                    record.current += 1
-            states.append(self._state(record, window, now))
+                    current = counts[1] = current + 1
+            remaining = max(0, limit - int(previous * left + current))
+            states.append((remaining, _reset(now, seconds, left, previous, current)))
         return refused, states
 
-    def _record(self, key: tuple[str, ...], window: Window, now: float) -> _Record:
-        bucket = int(now / window.seconds)
-        record = self._records.get((key, window))
-        if record is None:
-            if len(self._records) >= self._sweep_at:
-                self._sweep(now)
-            record = self._records[key, window] = _Record(bucket)
-        else:
-            record.roll(bucket)
-        return record
-
-    @staticmethod
-    def _weighted(record: _Record, window: Window, now: float) -> float:
-        left = 1 - (now / window.seconds) % 1  # share of the previous bucket still in the window
-        return record.previous * left + record.current
-
-    def _state(self, record: _Record, window: Window, now: float) -> tuple[int, float]:
-        seconds = window.seconds
-        remaining = max(0, window.limit - math.floor(self._weighted(record, window, now)))
-        if not (record.previous or record.current):
-            return remaining, now
-        left = (1 - (now / seconds) % 1) * seconds
-        resets = [left % (seconds / record.previous)] if record.previous else []
-        if record.current:
-            resets.append((left + seconds) % seconds)
-        return remaining, now + min(resets)
-
     def _sweep(self, now: float) -> None:
-        """Drop records whose current bucket is no longer even the previous one."""
-        self._records = {
-            k: r for k, r in self._records.items() if int(now / k[1].seconds) <= r.bucket + 1
-        }
-        self._sweep_at = max(_MIN_SWEEP, 2 * len(self._records))
+        """Drop entries none of whose buckets is still the current or the previous one."""
+        self._entries = {key: entry for key, entry in self._entries.items() if entry.live(now)}
+        self._sweep_at = max(_MIN_SWEEP, 2 * len(self._entries))
+
+
+def _reset(now: float, seconds: int, left: float, previous: int, current: int) -> float:
+    """When the next request frees up (``limits``' ``get_window_stats``)."""
+    if not (previous or current):
+        return now
+    until = left * seconds
+    if not previous:
+        return now + (until + seconds) % seconds
+    freed = until % (seconds / previous)
+    return now + (min(freed, (until + seconds) % seconds) if current else freed)

@@ -141,11 +141,12 @@ def _dynamic(decision: Decision, now: float) -> Headers:
     state = decision.binding
     remaining = max(0, state.remaining)
     seconds = max(0, math.ceil(state.reset - now))
+    name = state.window.name.encode()
     return [
-        (b"x-ratelimit-limit", str(state.window.limit).encode()),
-        (b"x-ratelimit-remaining", str(remaining).encode()),
-        (b"x-ratelimit-reset", str(math.ceil(state.reset)).encode()),
-        (b"ratelimit", f'"{state.window.name}";r={remaining};t={seconds}'.encode()),
+        (b"x-ratelimit-limit", b"%d" % state.window.limit),
+        (b"x-ratelimit-remaining", b"%d" % remaining),
+        (b"x-ratelimit-reset", b"%d" % math.ceil(state.reset)),
+        (b"ratelimit", b'"%s";r=%d;t=%d' % (name, remaining, seconds)),
     ]
 
 

@@ -73,6 +73,8 @@ class AnonymousUser:
 
 
 def _query_has_token(query_string: bytes) -> bool:
+    if b"access_token" not in query_string and b"%" not in query_string:
+        return False  # the name can only appear literally or percent-encoded
     pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
     return any(name == "access_token" for name, _ in pairs)
 
@@ -112,6 +114,7 @@ class BearerAuthMiddleware:
         self._prefixes = tuple(protected_paths) if protected_paths is not None else ("/",)
         self._exempt = exempt or (lambda path: path.startswith("/.well-known/"))
         self._manage_lifespan = manage_lifespan
+        self._granted: dict[frozenset[str], frozenset[str]] = {}  # scopes -> with implications
 
     def protects(self, path: str) -> bool:
         """Whether requests to ``path`` need a valid token."""
@@ -141,9 +144,17 @@ class BearerAuthMiddleware:
 
     def _attach(self, scope: Scope, principal: Principal) -> None:
         scope[PRINCIPAL_KEY] = principal
-        granted = expand_implied(principal.scopes, self.config.scope_implications)
-        scope["auth"] = Credentials(granted)
+        scope["auth"] = self._credentials(principal.scopes)
         scope["user"] = PrincipalUser(principal)
+
+    def _credentials(self, scopes: frozenset[str]) -> Credentials:
+        """The granted scopes plus implied ones (the few distinct scope sets are memoized)."""
+        found = self._granted.get(scopes)
+        if found is None:
+            if len(self._granted) >= 1024:
+                self._granted.clear()
+            found = self._granted[scopes] = expand_implied(scopes, self.config.scope_implications)
+        return Credentials(found)
 
     async def _authenticate(self, scope: Scope, receive: Receive) -> Principal:
         if _query_has_token(scope.get("query_string", b"")):

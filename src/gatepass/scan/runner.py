@@ -78,7 +78,11 @@ class Fetched:
 
     def describe(self) -> str:
         """Why this is not a usable answer, for a finding."""
-        return self.error or f"HTTP {self.status}"
+        if self.error:
+            return self.error
+        if self.truncated:
+            return f"body larger than {MAX_BODY // 1024} KiB"
+        return f"HTTP {self.status}"
 
 
 class Fetcher:

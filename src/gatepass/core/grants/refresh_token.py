@@ -129,7 +129,9 @@ class RefreshTokenGrant:
         record = await server.stores.grants.use_refresh(server.hasher.digest(value), now)
         if record is None:
             raise InvalidGrant("Unknown refresh token")
-        if record.client_id != client.client_id or record.used_at is not None or record.revoked:
+        if record.revoked:
+            raise InvalidGrant("This refresh token's grant was revoked")
+        if record.client_id != client.client_id or record.used_at is not None:
             await self._tokens.revoke(record.client_id, record.grant_id, "refresh token reused")
             raise InvalidGrant("This refresh token was already used or belongs to another "
                                "client; the grant is revoked (RFC 9700 §4.14.2)")

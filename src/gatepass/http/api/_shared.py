@@ -55,12 +55,12 @@ class GuardedRoute(APIRoute):
         return guarded
 
 
-def _runtime(request: Request) -> Runtime:
+async def _runtime(request: Request) -> Runtime:  # async: no threadpool hop per request
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def _source_policy(request: Request) -> Policy:
+async def _source_policy(request: Request) -> Policy:
     policy: Policy = request.app.state.source_policy
     return policy
 

@@ -1,6 +1,6 @@
 """Console page for signing keys (operators): their states, and one rotation step per click.
 
-The button runs ``keys.rotate`` with the same parameters and audit event as ``gatepass keys
+The button runs ``Admin.rotate_keys``, the same step and audit event as ``gatepass keys
 rotate`` (``force`` only in development), then reloads this process's keyring.
 """
 
@@ -13,7 +13,6 @@ from starlette.routing import Route
 from gatepass.core.ownership import OwnerView
 from gatepass.http.console._app import Console, redirect
 from gatepass.http.console._pages import Form, field, when
-from gatepass.keys import rotate
 
 __all__ = ["key_routes"]
 
@@ -33,11 +32,7 @@ def key_routes(console: Console) -> list[Route]:
     async def rotate_step(request: Request, view: OwnerView, form: Form) -> Response:
         view.require_operator()
         force = settings.development and field(form, "force") == "yes"
-        server = runtime.server
-        report = await rotate(runtime.stores.keys, server.sealer, settings.signing_alg,
-                              server.clock, publish_delay=settings.jwks_max_age,
-                              token_ttl=settings.access_token_ttl, force=force)
-        server.audit.emit("keys.rotated", "success", actor=view.actor, actions=report.actions)
+        report = await runtime.admin.rotate_keys(actor=view.actor, force=force)
         await runtime.reload_keys()
         done = "; ".join(report.actions) or "nothing to do yet"
         console.notice(request, f"Rotation step: {done}. Next step safe at "
