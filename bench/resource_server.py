@@ -165,7 +165,9 @@ def summarize(name: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
     if not ok:
         return {"scenario": name, "error": rounds[-1]["error"], "rounds": rounds}
     median = sorted(ok, key=lambda r: r["rps"])[len(ok) // 2]
+    per_cpu = [r["rps"] * 100 / r["server_cpu_pct"] for r in ok if r["server_cpu_pct"] > 0]
     return {"scenario": name, "rps": statistics.median(r["rps"] for r in ok),
+            "rps_per_cpu": statistics.median(per_cpu) if per_cpu else None,
             "rps_rounds": [round(r["rps"]) for r in ok], "p50_ms": median["p50_ms"],
             "p99_ms": median["p99_ms"], "statuses": median["statuses"],
             "bad_bodies": median["bad_bodies"], "server_cpu_pct": median["server_cpu_pct"],
@@ -173,9 +175,9 @@ def summarize(name: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
             "rounds": rounds}
 
 
-def ratios(rows: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+def ratios(rows: dict[str, dict[str, Any]], field: str = "rps") -> dict[str, float | None]:
     def ratio(a: str, b: str) -> float | None:
-        ra, rb = rows[a].get("rps"), rows[b].get("rps")
+        ra, rb = rows[a].get(field), rows[b].get(field)
         return ra / rb if ra and rb else None
 
     return {"warm/unprotected": ratio("protected, warm cache", "unprotected"),
@@ -185,13 +187,13 @@ def ratios(rows: dict[str, dict[str, Any]]) -> dict[str, float | None]:
 
 
 def print_table(rows: list[dict[str, Any]], found: dict[str, float | None],
-                args: argparse.Namespace) -> None:
+                per_cpu: dict[str, float | None], args: argparse.Namespace) -> None:
     print(f"\nGET /api/projects (FastAPI demo API); {args.concurrency} keep-alive connections, "
           f"{args.warmup:g} s warm-up + {args.duration:g} s measured, {args.rounds} interleaved "
           f"round(s), median shown; uvicorn {' '.join(UVICORN_FLAGS)}; {cpu_layout(1).text}.\n")
-    fmt = "{:<24} {:>9} {:>18} {:>7} {:>7} {:>8} {:>8} {:>6} {:>14}"
-    print(fmt.format("scenario", "req/s", "rounds", "p50 ms", "p99 ms", "non-2xx", "srv CPU",
-                     "other", "sig checks/hit"))
+    fmt = "{:<24} {:>8} {:>20} {:>9} {:>7} {:>7} {:>7} {:>7} {:>6} {:>13}"
+    print(fmt.format("scenario", "req/s", "rounds", "req/CPU-s", "p50 ms", "p99 ms", "non-2xx",
+                     "srv CPU", "other", "sig checks/hits"))
     for row in rows:
         if "error" in row:
             print(f"{row['scenario']:<24} skipped: {row['error']}")
@@ -199,16 +201,22 @@ def print_table(rows: list[dict[str, Any]], found: dict[str, float | None],
         bad = sum(v for k, v in row["statuses"].items() if not k.startswith("2"))
         ver = row.get("verifier") or {}
         checks = f"{ver.get('signature_checks', '-')}/{ver.get('cache_hits', '-')}"
+        per_cpu = row.get("rps_per_cpu")
         print(fmt.format(row["scenario"], f"{row['rps']:,.0f}",
-                         ",".join(map(str, row["rps_rounds"])), f"{row['p50_ms']:.2f}",
+                         ",".join(map(str, row["rps_rounds"])),
+                         "-" if per_cpu is None else f"{per_cpu:,.0f}", f"{row['p50_ms']:.2f}",
                          f"{row['p99_ms']:.2f}", bad, f"{row['server_cpu_pct']:.0f}%",
                          f"{row['other_cpu_pct']:.0f}%", checks))
-    print()
+    print(f"\n{'ratio':<24} {'req/s':>7} {'req/CPU-s':>10}")
     for name, value in found.items():
-        target = TARGETS.get(name)
+        target, cpu = TARGETS.get(name), per_cpu.get(name)
         verdict = "" if target is None or value is None else (
             f"  target >= {target:.0%}: {'met' if value >= target else 'NOT met'}")
-        print(f"{name:<24} {'-' if value is None else f'{value:.1%}'}{verdict}")
+        print(f"{name:<24} {_pct(value):>7} {_pct(cpu):>10}{verdict}")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
 
 
 def main() -> None:
@@ -234,21 +242,23 @@ def main() -> None:
                 print(f"round {n + 1}: {sc.name} ...", file=sys.stderr, flush=True)
                 try:
                     result = run_scenario(sc, key, tokens, args, Path(tmpdir))
-                except Exception as exc:  # noqa: BLE001  (report it and go on)
+                except Exception as exc:  # report it and go on
                     result = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
                 runs.setdefault(sc.name, []).append(result)
     try:
         cleaned = clean_redis(args.redis, args.key_prefix)
-    except Exception:  # noqa: BLE001  (Redis absent: nothing to clean)
+    except Exception:  # Redis absent: nothing to clean
         cleaned = 0
     rows = [summarize(name, found) for name, found in runs.items()]
     found = ratios({r["scenario"]: r for r in rows})
-    print_table(rows, found, args)
+    per_cpu = ratios({r["scenario"]: r for r in rows}, "rps_per_cpu")
+    print_table(rows, found, per_cpu, args)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"resource_server-{stamp}.json"
     out.write_text(json.dumps({
         "when": stamp, "args": vars(args), "targets": TARGETS, "ratios": found,
+        "ratios_per_cpu": per_cpu,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "versions": _versions() | {"fastapi": _version("fastapi"), "limits": _version("limits"),

@@ -179,10 +179,11 @@ def drive(port: int, request: bytes, server: subprocess.Popen[bytes], layout: La
             samples.append((time.monotonic(), _cpu_seconds(_proc_tree(server.pid)),
                             _cpu_seconds([gen.pid]), _system_ticks()))
         result: dict[str, Any] = json.loads(gen.stdout.readline())
+    except BaseException:
+        gen.terminate()
+        raise
     finally:
         gen.stdout.close()
-        if gen.poll() is None:
-            gen.terminate()
         gen.wait(timeout=60)
     if gen.returncode != 0:
         raise RuntimeError(f"load generator exited {gen.returncode}")

@@ -16,10 +16,10 @@ from cryptography.fernet import Fernet
 
 from gatepass.clock import Clock, SystemClock
 from gatepass.core.admin import Admin
-from gatepass.core.agents import AgentRegistrar, RegistrationLimiter
+from gatepass.core.agents import AgentRegistrar
 from gatepass.core.attestation import AttestationVerifier
 from gatepass.core.billing import BillingGate, FreeTierGate, PrepaidBillingGate
-from gatepass.core.provisioning import Provisioner
+from gatepass.core.provisioning import Provisioner, RegistrationLimiter
 from gatepass.core.registration import DynamicRegistration
 from gatepass.errors import BillingRequired
 from gatepass.http.fetch import check_public_url
@@ -218,8 +218,8 @@ def _registration(
     async def guard(url: str) -> None:
         await check_public_url(url, development=settings.development)
 
-    provisioner = Provisioner(server, gate, guard)
-    return (AgentRegistrar(server, provisioner, gate, verifier, account_limiter),
+    provisioner = Provisioner(server, gate, guard, account_limiter)
+    return (AgentRegistrar(server, provisioner, gate, verifier),
             DynamicRegistration(server, provisioner, gate, verifier))
 
 

@@ -26,7 +26,6 @@ from gatepass.clock import Clock
 from gatepass.core.billing import issue_billing_token
 from gatepass.http.app import create_app
 from gatepass.runtime import Runtime
-from gatepass.scopes import DEFAULT_SCOPES
 from gatepass.settings import ScopeSetting, Settings
 
 ISSUER = "https://as.example.com"
@@ -43,20 +42,24 @@ def agent_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "issuer": ISSUER, "database_url": "memory://", "data_dir": tmp_path,
         "resources": [API], "key_encryption_keys": [Fernet.generate_key().decode()],
         "secret_pepper": secrets.token_hex(32), "agents": agents,
+        "scopes": [ScopeSetting(**s) for s in CATALOG],
     }
     values.update(overrides)
     return Settings(**values)
 
 
-def catalog_with_approvals() -> list[ScopeSetting]:
-    """The default catalog plus two scopes that need the owner's approval (no trust floor)."""
-    return [
-        *[ScopeSetting(name=s.name, description=s.description,
-                       requires_approval=s.requires_approval, min_tier=s.min_tier,
-                       min_trust=s.min_trust, internal=s.internal) for s in DEFAULT_SCOPES],
-        ScopeSetting(name="write:deploys", description="Deploy", requires_approval=True),
-        ScopeSetting(name="write:billing", description="Pay", requires_approval=True),
-    ]
+CATALOG: list[dict[str, Any]] = [  # these tests' own catalog, independent of the defaults
+    {"name": "read:projects"}, {"name": "write:projects"}, {"name": "read:analytics"},
+    {"name": "write:webhooks"},
+    {"name": "read:billing", "min_trust": 1},
+    {"name": "execute:deployments", "min_trust": 1},
+    {"name": "agent:batch-operations", "min_tier": "agent_standard"},
+    {"name": "agent:autonomous-deploy", "requires_approval": True, "min_trust": 2},
+    {"name": "write:deploys", "requires_approval": True},
+    {"name": "write:billing", "requires_approval": True},
+    {"name": "gatepass:admin", "internal": True},
+    {"name": "gatepass:introspect", "internal": True},
+]
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from .conftest import API, Harness, agent_settings, basic, bearer, catalog_with_approvals, running
+from .conftest import API, Harness, agent_settings, basic, bearer, running
 
 ADMIN = "/api/v1/admin"
 
 
 @pytest.fixture
 async def ha(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running(agent_settings(tmp_path, scopes=catalog_with_approvals())) as h:
+    async with running(agent_settings(tmp_path)) as h:
         yield h
 
 

@@ -23,7 +23,16 @@ import gatepass.cli.billing  # noqa: F401  (registers the commands)
 from gatepass.cli import app
 from gatepass.settings import load_settings
 
-from .conftest import REGISTER, Harness, basic, bearer, running
+from .conftest import CATALOG, REGISTER, Harness, basic, bearer, running
+
+
+def _toml_catalog() -> str:
+    """``CATALOG`` as a TOML array of inline tables."""
+    def value(v: Any) -> str:
+        return json.dumps(v) if isinstance(v, str) else str(v).lower()
+
+    tables = ("{" + ", ".join(f"{k} = {value(v)}" for k, v in s.items()) + "}" for s in CATALOG)
+    return "[" + ", ".join(tables) + "]"
 
 
 @pytest.fixture
@@ -36,6 +45,7 @@ data_dir = "{tmp_path}"
 key_encryption_keys = ["{Fernet.generate_key().decode()}"]
 secret_pepper = "{secrets.token_hex(32)}"
 client_cache_ttl = 0
+scopes = {_toml_catalog()}
 [agents]
 registrations_per_ip_per_hour = 1000
 """)
@@ -102,7 +112,6 @@ async def test_agents_approve_promote_and_audit(hc: Harness, config: Path) -> No
     assert decided[0]["status"] == "approved"
     # approved, but the scope also needs trust level 2: the token endpoint still says no
     refused = await hc.token(cid, secret, "agent:autonomous-deploy")
-    print("DEBUG", refused.status_code, refused.text)
     assert "requires trust level 2" in refused.json()["error_description"], refused.text
     assert "now at trust level 2" in await cli(config, "agents", "promote", cid, "--level", "2",
                                                "--reason", "owner vouches")

@@ -121,13 +121,26 @@ async def test_rfc7591_s3_malformed_bodies(dcr: Harness, content: bytes, status:
     assert response.json()["error"] == "invalid_request"
 
 
-async def test_rfc7591_s3_identical_registration_returns_existing_client(dcr: Harness) -> None:
+async def test_rfc7591_s3_identical_registration_returns_existing_client(h: Harness) -> None:
+    token = await h.billing_token()
+    first = await _register(h, billing_token=token)
+    second = await _register(h, billing_token=token)
+    assert first["client_id"] == second["client_id"]
+    assert len(await h.clients()) == 1
+    # The retry got fresh credentials; the first secret no longer works.
+    assert (await h.token(first["client_id"], first["client_secret"])).status_code == 401
+    assert (await h.token(second["client_id"], second["client_secret"])).status_code == 200
+    changed = await _register(h, client_name="another", billing_token=await h.billing_token())
+    assert changed["client_id"] != first["client_id"]
+
+
+async def test_rfc7591_s3_secretless_bodies_are_never_merged(dcr: Harness) -> None:
+    """A body without a secret (free tier, no statement) could be replayed by anyone behind the
+    same address: merging it would hand them the first client's credentials."""
     first = await _register(dcr)
     second = await _register(dcr)
-    assert first["client_id"] == second["client_id"]
-    assert len(await dcr.clients()) == 1
-    changed = await _register(dcr, client_name="another")
-    assert changed["client_id"] != first["client_id"]
+    assert first["client_id"] != second["client_id"]
+    assert (await dcr.token(first["client_id"], first["client_secret"])).status_code == 200
 
 
 async def test_rfc7591_s3_initial_access_token(tmp_path: Path) -> None:

@@ -24,10 +24,10 @@ import pytest
 import uvicorn
 from asgi_lifespan import LifespanManager
 from cryptography.fernet import Fernet
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.applications import Starlette
 
 from gatepass.clock import FrozenClock
 from gatepass.core.owners import Owners
@@ -143,7 +143,7 @@ class Browser:
         """Submit the consent form of ``page`` (with fields changed as told)."""
         assert page.status_code == 200, page.text
         fields = [(k, changes.pop(k, v)) for k, v in inputs(page.text)]
-        fields += list(changes.items()) + [("decision", decision)]
+        fields += [*changes.items(), ("decision", decision)]
         return await self.http.post("/oauth/authorize", content=urlencode(fields), headers={
             "content-type": "application/x-www-form-urlencoded"})
 
@@ -240,7 +240,7 @@ class DocServer:
         return Response(doc.body, doc.status, doc.headers)
 
 
-def _bound_socket() -> socket.socket:
+def bound_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -268,7 +268,7 @@ async def serve_app(app: Any, sock: socket.socket, **ssl: Any) -> AsyncIterator[
 
 @pytest.fixture
 async def docs() -> AsyncIterator[DocServer]:
-    sock = _bound_socket()
+    sock = bound_socket()
     server = DocServer(sock.getsockname()[1])
     app = Starlette(routes=[Route("/{path:path}", server.endpoint)])
     async with serve_app(app, sock):

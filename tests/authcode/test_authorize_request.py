@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
+import httpx
 import pytest
 
 from gatepass.core.authorize import redirect_uri_matches
@@ -17,12 +18,11 @@ async def _public(ac: Browser, *redirects: str) -> str:
     return str(doc["client_id"])
 
 
-def _assert_page(resp: object, status: int = 400) -> None:
-    assert getattr(resp, "status_code") == status
-    headers = getattr(resp, "headers")
-    assert "location" not in headers
-    assert headers["content-type"].startswith("text/html")
-    assert headers["cache-control"] == "no-store"
+def _assert_page(resp: httpx.Response, status: int = 400) -> None:
+    assert resp.status_code == status
+    assert "location" not in resp.headers
+    assert resp.headers["content-type"].startswith("text/html")
+    assert resp.headers["cache-control"] == "no-store"
 
 
 async def test_rfc6749_4_1_2_1_unknown_client_is_a_page_never_a_redirect(ac: Browser) -> None:

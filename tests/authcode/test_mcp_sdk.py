@@ -52,7 +52,7 @@ from gatepass.rs import (
 )
 from gatepass.storage.memory import open_memory_stores
 
-from .conftest import EMAIL, PASSWORD, Browser, _bound_socket, inputs, query, serve_app, settings_for
+from .conftest import EMAIL, PASSWORD, Browser, bound_socket, query, serve_app, settings_for
 
 pytestmark = pytest.mark.slow
 
@@ -147,17 +147,19 @@ def _resource_app(issuer: str, mcp_url: str, cimd_url: str) -> Any:
 async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
     ca_file, cert, key = _certificates(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # Gatepass's fetcher trusts the test CA
-    gp_sock, rs_sock = _bound_socket(), _bound_socket()
+    gp_sock, rs_sock = bound_socket(), bound_socket()
     issuer = f"http://127.0.0.1:{gp_sock.getsockname()[1]}"
     rs_base = f"https://127.0.0.1:{rs_sock.getsockname()[1]}"
     mcp_url, cimd_url = rs_base + "/mcp", rs_base + "/clients/agent.json"
     settings = settings_for(tmp_path, issuer=issuer, development=True, resources=[mcp_url])
     gatepass = create_app(settings, stores=open_memory_stores())
     async with AsyncExitStack() as stack:
-        await stack.enter_async_context(serve_app(gatepass, gp_sock))
+        # Gatepass stops first: its fetcher's TLS connection to the resource server closes
+        # cleanly before that server waits for its connections.
         await stack.enter_async_context(serve_app(
             _resource_app(issuer, mcp_url, cimd_url), rs_sock,
             ssl_certfile=str(cert), ssl_keyfile=str(key)))
+        await stack.enter_async_context(serve_app(gatepass, gp_sock))
         http = await stack.enter_async_context(httpx.AsyncClient(base_url=issuer))
         runtime = gatepass.state.runtime
         browser = Browser(http, runtime, clock=None)  # type: ignore[arg-type]

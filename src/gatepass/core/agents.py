@@ -7,7 +7,7 @@ scopes, the token endpoint and the tier's rate limits. Bad input stores nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from gatepass.core.attestation import AttestationVerifier
 from gatepass.core.billing import BillingGate
@@ -24,7 +24,6 @@ from gatepass.errors import (
     InvalidRequest,
     InvalidScope,
     InvalidToken,
-    RateLimitExceeded,
     TosRequired,
 )
 from gatepass.models import Client
@@ -33,18 +32,13 @@ from gatepass.scopes import parse_scope
 if TYPE_CHECKING:
     from gatepass.core.server import AuthorizationServer
 
-__all__ = ["AGENT_TYPES", "AgentRegistrar", "RegistrationLimiter", "requested_scopes"]
+__all__ = ["AGENT_TYPES", "AgentRegistrar", "requested_scopes"]
 
 AGENT_TYPES = ("autonomous", "supervised", "tool")
 MAX_NAME = 200
 _FIELDS = frozenset({"agent_name", "agent_type", "requested_scopes", "tos_accepted",
                      "billing_token", "owner", "jwks", "jwks_uri", "software_statement",
                      "client_uri", "contacts", "description"})
-
-
-class RegistrationLimiter(Protocol):
-    async def hit(self, key: str) -> int | None:
-        """Count one registration for ``key``; None if allowed, else seconds to wait."""
 
 
 def requested_scopes(config_scope: Any, value: Any) -> tuple[str, ...]:
@@ -65,12 +59,11 @@ class AgentRegistrar:
     """Validates an agent's registration and provisions its client."""
 
     def __init__(self, server: AuthorizationServer, provisioner: Provisioner, billing: BillingGate,
-                 attestations: AttestationVerifier, account_limiter: RegistrationLimiter | None):
+                 attestations: AttestationVerifier) -> None:
         self._server = server
         self._provisioner = provisioner
         self._billing = billing
         self._attestations = attestations
-        self._account_limiter = account_limiter
 
     async def register(self, body: Any, remote_addr: str | None) -> dict[str, Any]:
         req = await self._validate(body, remote_addr)
@@ -99,25 +92,13 @@ class AgentRegistrar:
         statement = body.get("software_statement")
         attestation = await self._attestations.verify(statement) if statement else None
         fp = fingerprint(remote_addr, body)
-        billing, retry = await self._provisioner.check_billing(fp, body.get("billing_token"))
-        if not retry:
-            await self._limit_account(billing.account_id)
+        billing = await self._provisioner.check_billing(fp, body.get("billing_token"))
         owner = body.get("owner")
         return ProvisionRequest(
             name=name.strip(), scopes=scopes, billing=billing, agent_type=agent_type,
             jwks=body.get("jwks"), jwks_uri=body.get("jwks_uri"), attestation=attestation,
             fingerprint=fp, metadata={"owner_hint": owner} if isinstance(owner, str) else {},
         )
-
-    async def _limit_account(self, account_id: str) -> None:
-        if self._account_limiter is None or account_id == "free":
-            return
-        wait = await self._account_limiter.hit(f"account:{account_id}")
-        if wait is not None:
-            raise RateLimitExceeded(
-                "Too many registrations for this billing account today",
-                headers={"Retry-After": str(wait)}, extra={"retry_after": wait},
-            )
 
     def _url(self, path: str) -> str:
         return path if "://" in path else self._server.config.issuer + path

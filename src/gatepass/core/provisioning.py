@@ -12,23 +12,35 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gatepass.core.attestation import Attestation
 from gatepass.core.billing import BillingDecision, BillingGate
 from gatepass.core.credentials import new_client_id, new_secret
 from gatepass.core.policy import split_requested
-from gatepass.errors import InvalidClientMetadata
+from gatepass.errors import InvalidClientMetadata, RateLimitExceeded
 from gatepass.models import ApprovalRequest, Client, ClientSecret
 
 if TYPE_CHECKING:
     from gatepass.core.server import AuthorizationServer
 
-__all__ = ["ProvisionRequest", "Provisioned", "Provisioner", "UrlGuard", "fingerprint"]
+__all__ = [
+    "ProvisionRequest",
+    "Provisioned",
+    "Provisioner",
+    "RegistrationLimiter",
+    "UrlGuard",
+    "fingerprint",
+]
 
 RAT_PREFIX = "gpr_"
 UrlGuard = Callable[[str], Awaitable[None]]
 """Raises ValueError when a client-supplied URL is not https/public (SSRF guard)."""
+
+
+class RegistrationLimiter(Protocol):
+    async def hit(self, key: str) -> int | None:
+        """Count one registration for ``key``; None if allowed, else seconds to wait."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +70,19 @@ class Provisioned:
     reused: bool = False
 
 
-def fingerprint(source_addr: str | None, body: Mapping[str, Any]) -> str:
-    """Same source + same metadata = same fingerprint (billing tokens included as digests)."""
+def fingerprint(source_addr: str | None, body: Mapping[str, Any]) -> str | None:
+    """Same source + same metadata (secrets included as digests) = same fingerprint.
+
+    Only a body that carries a secret (a billing token or a software statement) gets one:
+    otherwise anyone behind the same address could replay a public body and take over the
+    client's credentials. Such registrations are not merged (the per-IP limit still applies).
+    """
+    secrets_in_body = [k for k in ("billing_token", "software_statement") if body.get(k)]
+    if not secrets_in_body:
+        return None
     data = {k: v for k, v in body.items() if k not in ("billing_token", "software_statement")}
-    for k in ("billing_token", "software_statement"):
-        if body.get(k):
-            data[k] = hashlib.sha256(str(body[k]).encode()).hexdigest()
+    for k in secrets_in_body:
+        data[k] = hashlib.sha256(str(body[k]).encode()).hexdigest()
     canon = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(f"{source_addr}|{canon}".encode()).hexdigest()
 
@@ -71,10 +90,12 @@ def fingerprint(source_addr: str | None, body: Mapping[str, Any]) -> str:
 class Provisioner:
     """Turns a validated registration into a stored client."""
 
-    def __init__(self, server: AuthorizationServer, billing: BillingGate, url_guard: UrlGuard):
+    def __init__(self, server: AuthorizationServer, billing: BillingGate, url_guard: UrlGuard,
+                 account_limiter: RegistrationLimiter | None = None) -> None:
         self._server = server
         self._billing = billing
         self.url_guard = url_guard
+        self._account_limiter = account_limiter
 
     async def check_keys(self, jwks: Any, jwks_uri: Any) -> None:
         """RFC 7591 §2: jwks and jwks_uri are exclusive; a jwks_uri must be https and public."""
@@ -92,18 +113,33 @@ class Provisioner:
             except ValueError as exc:
                 raise InvalidClientMetadata(f"jwks_uri refused: {exc}") from exc
 
-    async def find_duplicate(self, fp: str) -> Client | None:
+    async def find_duplicate(self, fp: str | None) -> Client | None:
+        if fp is None:
+            return None
         since = self._server.clock.now() - self._server.config.agents.dedup_window
         return await self._server.stores.clients.find_by_fingerprint(fp, since)
 
-    async def check_billing(self, fp: str, billing_token: Any) -> tuple[BillingDecision, bool]:
-        """(decision, is_retry): a retried identical registration (same fingerprint, which
-        covers the billing token) was paid for already, so a used single-use token passes."""
+    async def check_billing(self, fp: str | None, billing_token: Any) -> BillingDecision:
+        """The billing decision, after the per-account daily limit. A retried identical
+        registration (same fingerprint, which covers the billing token) was paid for and
+        counted already, so a used single-use token passes and the limit is not hit again."""
         existing = await self.find_duplicate(fp)
         if existing is not None:
             account = str(existing.metadata.get("billing_account", ""))
-            return BillingDecision(existing.tier or "", account), True
-        return await self._billing.check(billing_token), False
+            return BillingDecision(existing.tier or "", account)
+        decision = await self._billing.check(billing_token)
+        await self._limit_account(decision.account_id)
+        return decision
+
+    async def _limit_account(self, account_id: str) -> None:
+        if self._account_limiter is None or account_id == "free":
+            return
+        wait = await self._account_limiter.hit(f"account:{account_id}")
+        if wait is not None:
+            raise RateLimitExceeded(
+                "Too many registrations for this billing account today",
+                headers={"Retry-After": str(wait)}, extra={"retry_after": wait},
+            )
 
     async def provision(self, req: ProvisionRequest) -> Provisioned:
         if req.fingerprint is not None:

@@ -55,7 +55,7 @@ class DynamicRegistration:
         statement = body.get("software_statement")
         attestation = await self._attestations.verify(statement) if statement else None
         fp = fingerprint(remote_addr, body)
-        billing, _ = await self._provisioner.check_billing(fp, body.get("billing_token"))
+        billing = await self._provisioner.check_billing(fp, body.get("billing_token"))
         result = await self._provisioner.provision(ProvisionRequest(
             name=meta["client_name"], scopes=meta["scopes"], billing=billing,
             agent_type=meta.get("agent_type"), jwks=meta.get("jwks"),

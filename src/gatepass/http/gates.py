@@ -67,7 +67,7 @@ def install_registration_limits(app: Starlette, settings: Settings, paths: Itera
 
 
 class AccountLimiter:
-    """``core.agents.RegistrationLimiter``: registrations per billing account per day."""
+    """``core.provisioning.RegistrationLimiter``: registrations per billing account per day."""
 
     def __init__(self, limiter: Limiter, per_day: int) -> None:
         self._limiter = limiter
