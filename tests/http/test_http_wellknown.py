@@ -42,10 +42,6 @@ async def test_rfc8414_s2_issuer_is_byte_equal_to_the_configured_issuer(serve: A
         assert doc["jwks_uri"] == issuer + "/.well-known/jwks.json"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "An issuer with a path is only served behind a proxy that strips the path: the app neither "
-    "serves the RFC 8414 §3.1 location /.well-known/oauth-authorization-server/tenant nor routes "
-    "the endpoints it advertises under /tenant/..."))
 async def test_rfc8414_s3_1_issuer_with_path_metadata_at_inserted_well_known(serve: Any) -> None:
     async with serve(issuer="https://example.com/tenant") as s:
         resp = await s.client.get("https://example.com/.well-known/oauth-authorization-server"
@@ -54,7 +50,12 @@ async def test_rfc8414_s3_1_issuer_with_path_metadata_at_inserted_well_known(ser
         assert resp.json()["issuer"] == "https://example.com/tenant"
         token = await s.client.post("https://example.com/tenant/oauth/token",
                                     data={"grant_type": "client_credentials"})
-        assert token.status_code != 404
+        assert token.status_code == 401 and token.json()["error"] == "invalid_client"
+        jwks = await s.client.get("https://example.com/tenant/.well-known/jwks.json")
+        assert jwks.status_code == 200 and jwks.json()["keys"]
+        outside = await s.client.post("https://example.com/oauth/token",
+                                      data={"grant_type": "client_credentials"})
+        assert outside.status_code == 404
 
 
 async def test_rfc8414_s2_every_endpoint_is_absolute_under_the_issuer(serve: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from urllib.parse import urlsplit
 from http import HTTPStatus
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -27,6 +28,7 @@ from gatepass.http.console import console_routes
 from gatepass.http.fetch import SafeJwksFetcher
 from gatepass.http.gates import AccountLimiter, install_registration_limits, register_policy
 from gatepass.http.oauth import oauth_routes
+from gatepass.http.prefix import IssuerPathMiddleware
 from gatepass.http.registration import registration_routes, terms_routes
 from gatepass.http.responses import json_response
 from gatepass.http.session import session_middleware
@@ -117,6 +119,9 @@ def create_app(
     app.state.config = config
     limiter = install_registration_limits(
         app, settings, (config.registration_path, config.agent_registration_path))
+    issuer_path = urlsplit(settings.issuer).path
+    if issuer_path not in ("", "/"):  # outermost, so every other layer sees the app's own paths
+        app.add_middleware(IssuerPathMiddleware, prefix=issuer_path)
     return app
 
 
