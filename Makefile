@@ -5,8 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+MCP_PORT ?= 8001
 
-.PHONY: install run test lint typecheck pytest services bench clean
+.PHONY: install run mcp test lint typecheck pytest services bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,11 +20,15 @@ install: $(STAMP)
 run: $(STAMP)
 	GATEPASS_DEVELOPMENT=$${GATEPASS_DEVELOPMENT:-true} $(BIN)/gatepass serve --host $(HOST) --port $(PORT)
 
+# The example MCP server (examples/mcp_server/README.md), for tokens of the server `make run` starts.
+mcp: $(STAMP)
+	$(BIN)/python -m examples.mcp_server --issuer http://$(HOST):$(PORT) --host $(HOST) --port $(MCP_PORT)
+
 services:
 	scripts/services.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

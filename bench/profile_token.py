@@ -31,7 +31,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -174,7 +174,7 @@ class Variant:
     log_level: str = "INFO"
     patch: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext
     floor: bool = False
-    notes: list[str] = field(default_factory=list)
+    bare_stack: bool = False  # drop the app's own middleware (rate limit, sessions)
 
 
 VARIANTS = [
@@ -185,7 +185,16 @@ VARIANTS = [
     Variant("  both of the above", log_level="WARNING", patch=_audit_executemany),
     Variant("  memory store (no SQL at all)", backend="memory"),
     Variant("  no audit events at all", patch=_no_audit),
+    Variant("  without the app's middleware", bare_stack=True),
+    Variant("  executemany + WARNING + no middleware", log_level="WARNING",
+            patch=_audit_executemany, bare_stack=True),
 ]
+
+
+def drop_user_middleware(app: Any) -> None:
+    """Rebuild the Starlette stack without ``add_middleware`` entries (Starlette's own stay)."""
+    app.user_middleware = []
+    app.middleware_stack = app.build_middleware_stack()
 
 
 @contextlib.asynccontextmanager
@@ -221,6 +230,8 @@ async def measure(variant: Variant, args: argparse.Namespace) -> Timing:
         opened = floor_app() if variant.floor else gatepass_app(Path(tmpdir), variant.backend,
                                                                  variant.log_level)
         async with opened as (app, scope):
+            if variant.bare_stack:
+                drop_user_middleware(app)
             await timed(app, scope, 300, args.concurrency)  # warm caches and imports
             runs = [await timed(app, scope, args.requests, args.concurrency)
                     for _ in range(args.repeat)]

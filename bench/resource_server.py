@@ -201,10 +201,10 @@ def print_table(rows: list[dict[str, Any]], found: dict[str, float | None],
         bad = sum(v for k, v in row["statuses"].items() if not k.startswith("2"))
         ver = row.get("verifier") or {}
         checks = f"{ver.get('signature_checks', '-')}/{ver.get('cache_hits', '-')}"
-        per_cpu = row.get("rps_per_cpu")
+        capacity = row.get("rps_per_cpu")
         print(fmt.format(row["scenario"], f"{row['rps']:,.0f}",
                          ",".join(map(str, row["rps_rounds"])),
-                         "-" if per_cpu is None else f"{per_cpu:,.0f}", f"{row['p50_ms']:.2f}",
+                         "-" if capacity is None else f"{capacity:,.0f}", f"{row['p50_ms']:.2f}",
                          f"{row['p99_ms']:.2f}", bad, f"{row['server_cpu_pct']:.0f}%",
                          f"{row['other_cpu_pct']:.0f}%", checks))
     print(f"\n{'ratio':<24} {'req/s':>7} {'req/CPU-s':>10}")

@@ -262,8 +262,7 @@ def run_gatepass(backend: str, workers: int, args: argparse.Namespace, tmp: Path
                  ) -> dict[str, Any]:
     port = free_port()
     layout = cpu_layout(workers)
-    data = tmp / f"{backend}-{workers}"
-    data.mkdir()
+    data = Path(tempfile.mkdtemp(prefix=f"{backend}-{workers}w-", dir=tmp))
     with database(backend, data) as url:
         env = base_env() | {
             "GATEPASS_ISSUER": f"http://127.0.0.1:{port}", "GATEPASS_DATABASE_URL": url,
@@ -307,6 +306,7 @@ def _versions() -> dict[str, str]:
 def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(f"\nPOST /oauth/token, client_secret_basic, ES256; {args.concurrency} keep-alive "
           f"connections, {args.warmup:g} s warm-up + {args.duration:g} s measured per run; "
+          f"best of {args.rounds} round(s); "
           f"uvicorn (uvloop + httptools) {' '.join(UVICORN_FLAGS)}; "
           f"server log level {args.server_log_level}.")
     print(f"Machine: {os.cpu_count()} CPUs.")
@@ -330,6 +330,14 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             f"{row['p99_ms']:.2f}", sum(row["non_200"].values()),
             f"{row['server_cpu_pct']:.0f}%", f"{row['client_cpu_pct']:.0f}%",
             f"{row['other_cpu_pct']:.0f}%", f"{row['tokens_per_cpu_s']:,.0f}", ratio, cpu_ratio))
+    for row in rows:
+        for error in row.get("errors", []) if "error" not in row else []:
+            print(f"  a round of {row['scenario']} ({row['workers']} worker(s)) failed: {error}")
+    if args.rounds > 1:
+        print("\ntokens/s of every round:")
+        for row in rows:
+            print(f"  {row['scenario']:<18} {row['workers']} worker(s): "
+                  + ", ".join(f"{v:,}" for v in row["all_rps"]))
     ratios = [r["ratio"] for r in rows if r.get("ratio") is not None]
     if ratios:
         verdict = "met" if min(ratios) >= TARGET_RATIO else "NOT met"
@@ -338,6 +346,29 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         print("Other processes used the CPU during some runs (column 'other'): tokens/s and "
               "real/floor are low there;\n'tok/CPU-s' (tokens per second of server CPU) and "
               "'per CPU' (its real/floor ratio) hold up better.")
+
+
+def summarize(runs: dict[tuple[str, int], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per scenario: its best round (most tokens/s), ratios against the floor's best."""
+    rows: list[dict[str, Any]] = []
+    floors: dict[int, dict[str, Any]] = {}
+    for (name, workers), results in runs.items():
+        good = [r for r in results if "error" not in r]
+        row: dict[str, Any] = {"scenario": name, "workers": workers, "rounds": len(results),
+                               "all_rps": [round(r["rps"]) for r in good],
+                               "errors": [r["error"] for r in results if "error" in r]}
+        if not good:
+            rows.append(row | {"error": row["errors"][-1]})
+            continue
+        row |= max(good, key=lambda r: r["rps"])
+        row["tokens_per_cpu_s"] = max(r["tokens_per_cpu_s"] for r in good)
+        if name.startswith("floor"):
+            floors[workers] = row
+        elif workers in floors:
+            row["ratio"] = row["rps"] / floors[workers]["rps"]
+            row["cpu_ratio"] = row["tokens_per_cpu_s"] / floors[workers]["tokens_per_cpu_s"]
+        rows.append(row)
+    return rows
 
 
 def _exit_on_signal(signum: int, frame: Any) -> None:
@@ -353,6 +384,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="keep-alive connections")
     parser.add_argument("--backends", default="sqlite,postgres", help="sqlite,postgres")
     parser.add_argument("--workers", default="1,2", help="uvicorn worker counts, e.g. 1,2")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every scenario this many times (interleaved); report the best")
     parser.add_argument("--max-wait-idle", type=float, default=60.0,
                         help="before each run, wait up to this long for the machine to be idle")
     parser.add_argument("--server-log-level", default="INFO",
@@ -362,26 +395,25 @@ def main() -> None:
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     args.workers = [int(w) for w in args.workers.split(",")]
 
-    rows: list[dict[str, Any]] = []
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="gatepass-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        for workers in args.workers:
-            print(f"floor, {workers} worker(s) ...", file=sys.stderr, flush=True)
-            wait_until_idle(args.max_wait_idle)
-            floor = {"scenario": "floor (bare ASGI)", "workers": workers,
-                     **run_floor(workers, args, tmp)}
-            rows.append(floor)
-            for backend in args.backends:
-                print(f"gatepass {backend}, {workers} worker(s) ...", file=sys.stderr, flush=True)
-                row: dict[str, Any] = {"scenario": f"gatepass {backend}", "workers": workers}
-                wait_until_idle(args.max_wait_idle)
-                try:
-                    row |= run_gatepass(backend, workers, args, tmp)
-                    row["ratio"] = row["rps"] / floor["rps"]
-                    row["cpu_ratio"] = row["tokens_per_cpu_s"] / floor["tokens_per_cpu_s"]
-                except Exception as exc:  # report it and go on with the next scenario
-                    row["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
-                rows.append(row)
+        for rnd in range(1, args.rounds + 1):
+            for workers in args.workers:
+                scenarios = [("floor (bare ASGI)", lambda w: run_floor(w, args, tmp))]
+                scenarios += [(f"gatepass {b}",
+                               lambda w, b=b: run_gatepass(b, w, args, tmp))
+                              for b in args.backends]
+                for name, run in scenarios:
+                    print(f"round {rnd}/{args.rounds}: {name}, {workers} worker(s) ...",
+                          file=sys.stderr, flush=True)
+                    wait_until_idle(args.max_wait_idle)
+                    try:
+                        result = run(workers)
+                    except Exception as exc:  # report it and go on with the next scenario
+                        result = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+                    runs.setdefault((name, workers), []).append(result)
+    rows = summarize(runs)
 
     print_table(rows, args)
     RESULTS.mkdir(exist_ok=True)

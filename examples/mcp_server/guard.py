@@ -119,8 +119,10 @@ def _jsonrpc_body(err: OAuthError, calls: ToolCalls) -> bytes:
 class ToolScopeGuard:
     """Refuses a ``tools/call`` whose tool needs scopes the caller's token does not hold.
 
-    ``gatepass_scopes`` (every scope any tool needs) is what ``ProtectedResourceMetadata`` reads
-    when this guard is its ``scopes_from``.
+    Every ``POST`` body is read (up to ``max_body_bytes``; larger ones get 413, fail closed),
+    whatever its path, so no spelling of the endpoint's path slips past. ``gatepass_scopes``
+    (every scope any tool needs) is what ``ProtectedResourceMetadata`` reads when this guard is
+    its ``scopes_from``.
     """
 
     def __init__(
@@ -129,16 +131,15 @@ class ToolScopeGuard:
         tool_scopes: Mapping[str, Sequence[str]],
         config: ResourceServerConfig,
         *,
-        path: str = "/mcp",
         max_body_bytes: int = 1_000_000,
     ) -> None:
-        self.app, self.config, self.path = app, config, path
+        self.app, self.config = app, config
         self.tool_scopes = {name: tuple(scopes) for name, scopes in tool_scopes.items()}
         self.gatepass_scopes = _union(self.tool_scopes.values())
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
+        if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive, self.max_body_bytes)

@@ -85,7 +85,7 @@ def create_app(
     parts = urlsplit(url)
     path = parts.path or "/"
     mcp = server.streamable_http_app(streamable_http_path=path, host=parts.hostname or "")
-    guard = ToolScopeGuard(mcp, TOOL_SCOPES, config, path=path)
+    guard = ToolScopeGuard(mcp, TOOL_SCOPES, config)
     bearer = BearerAuthMiddleware(SdkPrincipal(guard, url), verifier, protected_paths=(path,))
     return ProtectedResourceMetadata(config, bearer, scopes_from=guard,
                                      resource_name="Gatepass demo MCP server")
@@ -113,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _arguments(argv)
     url = args.url or f"http://{args.host}:{args.port}/mcp"
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for chatty in ("httpx", "mcp"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     logging.getLogger("examples.mcp_server").info(
         "MCP endpoint %s (token audience), authorization server %s\n"
         "The authorization server must allow this resource: GATEPASS_RESOURCES='[\"%s\"]' or "

@@ -209,6 +209,7 @@ class Doc:
     body: bytes
     status: int = 200
     headers: dict[str, str] = field(default_factory=lambda: {"content-type": "application/json"})
+    delay: float = 0.0
 
 
 class DocServer:
@@ -237,6 +238,7 @@ class DocServer:
         doc = self.docs.get(path)
         if doc is None:
             return Response(b"not found", 404)
+        await asyncio.sleep(doc.delay)
         return Response(doc.body, doc.status, doc.headers)
 
 

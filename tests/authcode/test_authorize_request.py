@@ -52,6 +52,8 @@ async def test_rfc6749_4_1_2_1_missing_or_repeated_client_id_is_a_page(ac: Brows
     "http://localhost/callback",
     "http://127.0.0.1:5000@evil.example/callback",
     "http://evil.example@127.0.0.1/callback",
+    "http://[::1/callback",
+    "http://127.0.0.1:port/callback",
 ])
 async def test_rfc6749_4_1_2_1_unregistered_redirect_uri_is_never_redirected_to(
     ac: Browser, presented: str
@@ -121,6 +123,7 @@ def test_rfc8252_7_3_port_rule_only_for_http_loopback(
     ({"scope": "read:analytics"}, "invalid_scope", "not allowed"),
     ({"scope": "gatepass:admin"}, "invalid_scope", "gatepass:admin"),
     ({"resource": "https://elsewhere.example.com"}, "invalid_target", "elsewhere"),
+    ({"resource": "https://[::1/x"}, "invalid_target", "absolute URI"),
     ({"state": "s" * 1025}, "invalid_request", "state"),
 ])
 async def test_rfc6749_4_1_2_1_errors_after_the_redirect_uri_is_trusted_go_back_with_iss(

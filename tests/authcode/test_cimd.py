@@ -62,6 +62,9 @@ async def test_cimd_4_flow_with_a_url_client_id(dev: Browser, docs: DocServer) -
     ({"token_endpoint_auth_method": "client_secret_basic"}, "none"),
     ({"redirect_uris": ["http://127.0.0.1/elsewhere"]}, "redirect_uri is not registered"),
     ({"redirect_uris": []}, "no redirect_uris"),
+    ({"redirect_uris": ["myapp://callback"]}, "use https"),
+    ({"redirect_uris": ["javascript:alert(1)"]}, "Invalid redirect_uri"),
+    ({"redirect_uris": ["http://127.0.0.1/callback#x"]}, "Invalid redirect_uri"),
     ({"redirect_uris": "http://127.0.0.1/callback"}, "list of strings"),
     ({"grant_types": ["client_credentials"]}, "grant_types"),
     ({"response_types": ["token"]}, "response_types"),
@@ -106,6 +109,13 @@ async def test_cimd_3_client_id_url_shape(dev: Browser, docs: DocServer, path: s
     resp = await dev.authorize(dev.params(docs.base + path, challenge))
     assert resp.status_code == 400
     assert "needs a host and a path" in resp.text
+
+
+async def test_cimd_3_unparsable_client_id_url_is_a_page(dev: Browser) -> None:
+    _, challenge = pkce()
+    resp = await dev.authorize(dev.params("https://[::1/c.json", challenge))
+    assert resp.status_code == 400
+    assert "valid URL" in resp.text
 
 
 async def test_cimd_6_outside_development_http_and_loopback_are_refused(
@@ -217,10 +227,15 @@ async def test_cimd_6_fetcher_refuses_unsafe_urls_before_connecting(
     assert docs.hits == {}
 
 
-async def test_cimd_6_fetcher_timeout_and_connection_errors(http: httpx.AsyncClient) -> None:
-    fetch = CimdFetcher(http, development=True)
-    with pytest.raises(CimdFetchError, match="ConnectError"):
-        await fetch("http://127.0.0.1:1/c.json")
+async def test_cimd_6_fetcher_timeout_and_connection_errors(docs: DocServer) -> None:
+    url = docs.put("/slow.json", {})
+    docs.docs["/slow.json"].delay = 1.0
+    async with httpx.AsyncClient(timeout=0.2) as client:
+        fetch = CimdFetcher(client, development=True)
+        with pytest.raises(CimdFetchError, match="ReadTimeout"):
+            await fetch(url)
+        with pytest.raises(CimdFetchError, match="ConnectError"):
+            await fetch("http://127.0.0.1:1/c.json")
 
 
 async def test_cimd_6_declared_length_over_the_cap_is_refused_unread(

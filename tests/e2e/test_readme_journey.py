@@ -127,6 +127,9 @@ def test_journey_with_plain_httpx(served: Served, billing_token: str) -> None:
         refused = http.get("/api/projects")
         assert refused.status_code == 401 and "resource_metadata=" in refused.headers[
             "www-authenticate"]
+        resource = http.get("/.well-known/oauth-protected-resource").json()  # RFC 9728
+        assert resource["resource"] == served.issuer  # the demo's audience: the default one
+        assert resource["authorization_servers"] == [served.issuer]
 
         # 2. Register (first time only); the secret is shown once
         reg = http.post(config["agent_registration_url"], json={

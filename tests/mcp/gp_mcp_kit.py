@@ -25,11 +25,10 @@ import anyio
 import httpx2
 import uvicorn
 from cryptography.fernet import Fernet
-from mcp import Client
+from examples.mcp_server import create_app as create_mcp_app
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthToken
 
-from examples.mcp_server import create_app as create_mcp_app
 from gatepass.clock import SystemClock
 from gatepass.core.admin import CreatedClient
 from gatepass.core.owners import Owners
@@ -37,6 +36,7 @@ from gatepass.demo import DemoData
 from gatepass.http.app import create_app
 from gatepass.runtime import Runtime
 from gatepass.settings import Settings
+from mcp import Client
 
 ALL_SCOPES = "read:projects write:projects read:analytics execute:deployments"
 TIMEOUT = 20.0
@@ -56,9 +56,10 @@ async def serve(app: Any, sock: socket.socket) -> AsyncIterator[None]:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="none"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        async with asyncio.timeout(TIMEOUT):
-            while not server.started and not task.done():
-                await asyncio.sleep(0.01)
+        for _ in range(int(TIMEOUT / 0.01)):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.01)
         assert server.started, "uvicorn did not start"
         yield
     finally:

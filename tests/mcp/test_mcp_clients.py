@@ -14,6 +14,8 @@ import base64
 from typing import Literal
 
 import pytest
+from examples.mcp_server import BASE_SCOPE
+from examples.mcp_server.client import call
 from gp_mcp_kit import MemoryStorage, Recorder, Stack, connect
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.auth.extensions.client_credentials import (
@@ -23,7 +25,6 @@ from mcp.client.auth.extensions.client_credentials import (
 )
 from mcp.shared.auth import OAuthClientMetadata
 
-from examples.mcp_server import BASE_SCOPE
 from gatepass.agent import generate_key, public_jwks
 
 pytestmark = pytest.mark.slow
@@ -117,3 +118,12 @@ async def test_authorization_code_with_dynamic_registration(stack: Stack) -> Non
     claims = stack.claims(storage.tokens.access_token)
     assert claims["aud"] == stack.mcp_url
     assert claims["client_id"] == consent["client_id"] != claims["sub"]  # the owner's token
+
+
+async def test_the_example_client_steps_up_for_a_write(stack: Stack) -> None:
+    created = await stack.client()
+    assert created.secret is not None
+    names, result = await call(stack.mcp_url, stack.issuer, created.client.client_id,
+                               created.secret, "create_project", {"name": "from-the-example"})
+    assert "create_project" in names
+    assert result["name"] == "from-the-example" and result["status"] == "active"

@@ -12,14 +12,6 @@ import json
 
 import httpx2
 import pytest
-from gp_mcp_kit import ALL_SCOPES, TIMEOUT, BearerAuth, MemoryStorage, Recorder, Stack, chain, \
-    connect
-from mcp import Client
-from mcp.client.auth import OAuthTokenError
-from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
-from mcp.server.mcpserver import MCPServer
-from mcp.shared.exceptions import MCPError
-
 from examples.mcp_server import (
     BASE_SCOPE,
     CLIENT_CREDENTIALS_EXTENSION,
@@ -28,8 +20,24 @@ from examples.mcp_server import (
 )
 from examples.mcp_server.guard import INSUFFICIENT_SCOPE_CODE
 from examples.mcp_server.tools import add_tools
+from gp_mcp_kit import (
+    ALL_SCOPES,
+    TIMEOUT,
+    BearerAuth,
+    MemoryStorage,
+    Recorder,
+    Stack,
+    chain,
+    connect,
+)
+from mcp.client.auth import OAuthTokenError
+from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
+from mcp.server.mcpserver import MCPServer
+from mcp.shared.exceptions import MCPError
+
 from gatepass.clock import SystemClock
 from gatepass.demo import DemoData
+from mcp import Client
 
 pytestmark = pytest.mark.slow
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -97,7 +105,7 @@ async def test_rfc8707_token_for_another_audience_is_refused(stack: Stack) -> No
     assert params["error"] == "invalid_token"
     assert params["resource_metadata"] == _metadata_url(stack)
     assert "(aud)" in resp.json()["error_description"]
-    with pytest.raises(BaseException) as caught:  # noqa: B017 (the SDK raises a group)
+    with pytest.raises(BaseException) as caught:  # the SDK raises an exception group
         async with connect(stack.mcp_url, BearerAuth(other)) as client:
             await client.list_tools()
     assert any(isinstance(e, MCPError) for e in chain(caught.value))
@@ -106,7 +114,7 @@ async def test_rfc8707_token_for_another_audience_is_refused(stack: Stack) -> No
 async def test_rfc8707_client_not_allowed_this_resource_gets_no_token(stack: Stack) -> None:
     created = await stack.client(resources=["https://elsewhere.example.com/mcp"])
     provider = _provider(stack, created.client.client_id, created.secret)
-    with pytest.raises(BaseException) as caught:  # noqa: B017 (the SDK raises a group)
+    with pytest.raises(BaseException) as caught:  # the SDK raises an exception group
         async with connect(stack.mcp_url, provider) as client:
             await client.list_tools()
     refused = [e for e in chain(caught.value) if isinstance(e, OAuthTokenError)]
@@ -154,7 +162,7 @@ async def test_403_without_step_up_is_a_clear_error_naming_the_scopes(stack: Sta
 async def test_step_up_beyond_the_clients_scopes_fails_naming_the_scope(stack: Stack) -> None:
     created = await stack.client("read:projects")
     provider = _provider(stack, created.client.client_id, created.secret)
-    with pytest.raises(BaseException) as caught:  # noqa: B017 (the SDK raises a group)
+    with pytest.raises(BaseException) as caught:  # the SDK raises an exception group
         async with connect(stack.mcp_url, provider) as client:
             assert not (await client.call_tool("list_projects", {})).is_error
             await client.call_tool("trigger_deployment", {"project_id": "proj_000000000000"})

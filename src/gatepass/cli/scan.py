@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
-from gatepass.cli._app import app, console
+from gatepass.cli._app import app
 from gatepass.scan import CHECKS, ScanReport, render_html, render_table, scan
 
 __all__ = ["scan_command"]
@@ -54,7 +54,7 @@ def scan_command(
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        console.print(render_table(report))
+        Console().print(render_table(report))  # sized from the environment at call time
     if html is not None:
         html.write_text(render_html(report), encoding="utf-8")
         err.print(f"HTML report written to {html}", markup=False, highlight=False)

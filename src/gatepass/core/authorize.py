@@ -18,11 +18,13 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from gatepass.core.access_token import resolve_audience, resolve_scopes
 from gatepass.core.cimd import CIMD_MARK
+from gatepass.core.redirects import redirect_uri_matches
 from gatepass.errors import (
     AccessDenied,
     InvalidClient,
     InvalidRequest,
     InvalidScope,
+    InvalidTarget,
     OAuthError,
     UnauthorizedClient,
 )
@@ -31,13 +33,11 @@ from gatepass.models import AuthorizationCode, Client
 if TYPE_CHECKING:
     from gatepass.core.server import AuthorizationServer
 
-__all__ = ["AUTHORIZE_PATH", "AuthorizationRequest", "Authorizer", "RedirectError",
-           "redirect_uri_matches"]
+__all__ = ["AUTHORIZE_PATH", "AuthorizationRequest", "Authorizer", "RedirectError"]
 
 AUTHORIZE_PATH = "/oauth/authorize"
 CODE_TTL = 60
 MAX_STATE = 1024
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 _PROTOCOL = ("client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge",
              "code_challenge_method")
@@ -74,22 +74,6 @@ class AuthorizationRequest:
         code is sent to."""
         url = self.client.client_id if self.client.metadata.get(CIMD_MARK) else self.redirect_uri
         return urlsplit(url).hostname or url
-
-
-def redirect_uri_matches(registered: str, presented: str) -> bool:
-    """Exact string match, except any port for an ``http`` loopback redirect (RFC 8252 §7.3)."""
-    if registered == presented:
-        return True
-    r, p = urlsplit(registered), urlsplit(presented)
-    try:
-        port = p.port
-    except ValueError:
-        return False
-    host = p.hostname or ""
-    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
-    return (r.scheme == p.scheme == "http" and r.hostname in LOOPBACK_HOSTS
-            and host == r.hostname and p.netloc == netloc and (r.path, r.query) == (p.path, p.query)
-            and not p.fragment)
 
 
 def _collect(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, str], tuple[str, ...], set[str]]:
@@ -132,7 +116,7 @@ class Authorizer:
             self._check_flow(client, params)
             challenge = self._challenge(params)
             scopes = self._scopes(client, params.get("scope") or None)
-            resolve_audience(client, resources, self._server.config)
+            self._check_resources(client, resources)
         except OAuthError as exc:
             raise RedirectError(exc, self.error_location(redirect_uri, exc, state)) from exc
         kept = tuple((k, params[k]) for k in _PROTOCOL if params.get(k))
@@ -183,6 +167,12 @@ class Authorizer:
         if not scopes:
             raise InvalidScope("No scope requested and this client has no default scope")
         return scopes
+
+    def _check_resources(self, client: Client, resources: tuple[str, ...]) -> None:
+        try:
+            resolve_audience(client, resources, self._server.config)
+        except ValueError as exc:  # urlsplit: e.g. an unbalanced "[" in the host
+            raise InvalidTarget("resource must be an absolute URI") from exc
 
     def error_location(self, redirect_uri: str, exc: OAuthError, state: str | None) -> str:
         return _add_query(redirect_uri, {"error": exc.error, "error_description": exc.description,

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from gatepass.clock import Clock
 from gatepass.core.config import ServerConfig
 from gatepass.core.directory import ClientDirectory, ClientEntry
+from gatepass.core.redirects import redirect_uri_problem
 from gatepass.errors import InvalidClient, OAuthError
 from gatepass.models import Client
 from gatepass.scopes import parse_scope
@@ -39,7 +40,10 @@ def is_url_client_id(client_id: str) -> bool:
 def check_client_id_url(url: str, *, development: bool) -> None:
     """§3: https, a host, a path that is not ``/`` without dot segments, no fragment or
     credentials (http only in development)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise InvalidClient("A URL client_id must be a valid URL") from exc
     if len(url) > MAX_URL:
         raise InvalidClient(f"A URL client_id is limited to {MAX_URL} characters")
     if parts.scheme != "https" and not (development and parts.scheme == "http"):
@@ -58,12 +62,13 @@ def _strings(doc: Mapping[str, Any], name: str, default: list[str]) -> list[str]
     return value
 
 
-def _redirect_uris(doc: Mapping[str, Any]) -> list[str]:
+def _redirect_uris(doc: Mapping[str, Any], development: bool) -> list[str]:
+    """The same rules as for registered clients (``core.redirects``)."""
     uris = _strings(doc, "redirect_uris", [])
     for uri in uris:
-        parts = urlsplit(uri)
-        if not parts.scheme or not parts.netloc or parts.fragment:
-            raise InvalidClient(f"Invalid redirect_uri in the client metadata document: {uri!r}")
+        problem = redirect_uri_problem(uri, development=development)
+        if problem is not None:
+            raise InvalidClient(f"In the client metadata document: {problem}")
     if not uris:
         raise InvalidClient("The client metadata document lists no redirect_uris")
     return uris
@@ -113,7 +118,8 @@ def client_from_document(
         client_id=url, name=name or urlsplit(url).hostname or url, created_at=now,
         allowed_scopes=tuple(known) or catalog, default_scopes=tuple(known),
         grant_types=_grant_types(doc), token_endpoint_auth_method="none",
-        metadata={"redirect_uris": _redirect_uris(doc), CIMD_MARK: True},
+        metadata={"redirect_uris": _redirect_uris(doc, config.agents.development),
+                  CIMD_MARK: True},
     )
 
 

@@ -6,16 +6,15 @@ validated on create and re-validated on update; ``client_id`` is always server-c
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from gatepass.core.agents import requested_scopes
 from gatepass.core.attestation import AttestationVerifier
 from gatepass.core.billing import BillingGate
 from gatepass.core.policy import split_requested
 from gatepass.core.provisioning import Provisioner, ProvisionRequest, fingerprint
+from gatepass.core.redirects import redirect_uri_problem
 from gatepass.core.revocation import revoke_outstanding
 from gatepass.errors import InvalidClientMetadata, InvalidRequest, InvalidToken
 from gatepass.models import Client
@@ -27,7 +26,6 @@ __all__ = ["DynamicRegistration"]
 
 SUPPORTED_GRANTS = ("client_credentials", "authorization_code", "refresh_token")
 SUPPORTED_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
-LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 _STRINGS = ("client_name", "client_uri", "logo_uri", "tos_uri", "policy_uri", "software_id",
             "software_version", "agent_type")
 _ALLOWED = frozenset({*_STRINGS, "redirect_uris", "token_endpoint_auth_method", "grant_types",
@@ -174,29 +172,10 @@ class DynamicRegistration:
 
 
 def _check_redirect(uri: str, *, development: bool) -> None:
-    """https (RFC 6749 §3.1.2.1), or http on loopback for native apps (RFC 8252 §7.3); no
-    fragment or credentials; an IP-literal host must be public. Redirect URIs are never fetched
-    by the server, so they are checked without DNS."""
-    parts = urlsplit(uri)
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError as exc:
-        raise InvalidClientMetadata(f"Invalid redirect_uri {uri!r}") from exc
-    if (parts.fragment or not parts.scheme or not parts.hostname
-            or parts.username is not None or parts.password is not None):
-        raise InvalidClientMetadata(f"Invalid redirect_uri {uri!r}")
-    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
-        return
-    if parts.scheme != "https" and not (development and parts.scheme == "http"):
-        raise InvalidClientMetadata(f"redirect_uri refused: use https, or http on a loopback "
-                                    f"address (RFC 8252 §7.3): {uri!r}")
-    try:
-        address = ipaddress.ip_address(parts.hostname)
-    except ValueError:
-        return
-    if not address.is_global and not (development and address.is_loopback):
-        raise InvalidClientMetadata(f"redirect_uri refused: {parts.hostname} is not a public "
-                                    "address")
+    """https, or http on loopback for native apps; no DNS (``core.redirects``)."""
+    problem = redirect_uri_problem(uri, development=development)
+    if problem is not None:
+        raise InvalidClientMetadata(problem)
 
 
 def _check_code_flow(body: dict[str, Any], method: str, grants: list[str]) -> None:

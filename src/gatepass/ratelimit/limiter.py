@@ -147,9 +147,9 @@ class Limiter:
         now = self._clock.now()
         if self._counters is not None and strategy == "sliding-window-counter":
             refused, found = self._counters.hit(key, windows, now)
-            return Decision(refused, tuple(
-                WindowState(w, 0 if w is refused else remaining, reset)
-                for w, (remaining, reset) in zip(windows, found, strict=True)))  # fmt: skip
+            states = [WindowState(w, 0 if w is refused else left, reset)
+                      for w, (left, reset) in zip(windows, found, strict=True)]  # fmt: skip
+            return Decision(refused, tuple(states))
         if now < self._down_until:
             raise LimiterUnavailable("rate-limit storage is cooling down", first=False)
         try:

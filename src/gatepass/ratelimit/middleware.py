@@ -51,11 +51,12 @@ def by_path_prefix(prefixes: Mapping[str, str | None], default: str | None = "ap
     A prefix mapped to None is not limited; ``default`` applies to unmatched paths.
     """
     table = sorted(((p.rstrip("/"), c) for p, c in prefixes.items()), key=lambda e: -len(e[0]))
+    under = [(prefix, prefix + "/", endpoint_class) for prefix, endpoint_class in table]
 
     def classify(scope: Scope) -> str | None:
         path: str = scope["path"]
-        for prefix, endpoint_class in table:
-            if path == prefix or path.startswith(prefix + "/"):
+        for prefix, subtree, endpoint_class in under:
+            if path == prefix or path.startswith(subtree):
                 return endpoint_class
         return default
 
