@@ -7,7 +7,7 @@ separate load-generator process (``bench/loadgen.py``). Prints a table and write
 ``bench/results/``. See ``bench/README.md``.
 
     .venv/bin/python bench/token_endpoint.py [--duration 10] [--warmup 2] [--concurrency 32]
-        [--backends sqlite,postgres] [--workers 1,2]
+        [--backends sqlite,postgres] [--workers 1,2] [--rounds 1] [--server-log-level INFO]
 """
 
 from __future__ import annotations

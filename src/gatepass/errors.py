@@ -1,4 +1,4 @@
-"""OAuth error family (RFC 6749 §5.2, RFC 6750 §3.1, RFC 7591 §3.2.2): code, description, status, headers.
+"""OAuth error family (RFC 6749 §5.2, RFC 6750 §3.1, RFC 7591 §3.2.2).
 
 Only these exceptions reach HTTP. Each carries a stable ``error`` code, a description written for
 developers, an HTTP status, optional extra headers and optional extra body members (for example

@@ -18,16 +18,16 @@ from gatepass.clock import Clock, SystemClock
 from gatepass.core.admin import Admin
 from gatepass.core.agents import AgentRegistrar
 from gatepass.core.attestation import AttestationVerifier
-from gatepass.core.billing import BillingGate, FreeTierGate, PrepaidBillingGate
-from gatepass.core.provisioning import Provisioner, RegistrationLimiter
-from gatepass.core.registration import DynamicRegistration
-from gatepass.errors import BillingRequired
-from gatepass.http.fetch import check_public_url
 from gatepass.core.audit import Auditor
+from gatepass.core.billing import BillingGate, FreeTierGate, PrepaidBillingGate
 from gatepass.core.client_auth.private_key_jwt import JwksFetcher
 from gatepass.core.config import AgentPolicy, AttestationIssuer, ServerConfig
 from gatepass.core.credentials import SecretHasher
+from gatepass.core.provisioning import Provisioner, RegistrationLimiter
+from gatepass.core.registration import DynamicRegistration
 from gatepass.core.server import AuthorizationServer
+from gatepass.errors import BillingRequired
+from gatepass.http.fetch import check_public_url
 from gatepass.keys import Keyring, KeySealer, ensure_signing_key
 from gatepass.models import AuditEvent, ScopeDef
 from gatepass.ratelimit.policy import DEFAULT_TIERS, Tier

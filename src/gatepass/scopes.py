@@ -66,7 +66,7 @@ def format_scope(scopes: Iterable[str]) -> str:
 
 
 def split_scope(scope: str) -> tuple[str, str | None]:
-    """``"read:projects"`` -> ``("read", "projects")``; a scope without a colon -> ``(scope, None)``."""
+    """``"read:projects"`` -> ``("read", "projects")``; no colon -> ``(scope, None)``."""
     action, sep, resource = scope.partition(":")
     return (action, resource) if sep else (scope, None)
 
@@ -76,8 +76,10 @@ def is_agent_scope(scope: str) -> bool:
     return scope.startswith("agent:")
 
 
-def expand_implied(scopes: Iterable[str], implications: Mapping[str, Iterable[str]]) -> frozenset[str]:
-    """The closure of ``scopes`` under ``implications`` (e.g. ``write:projects`` -> ``read:projects``)."""
+def expand_implied(
+    scopes: Iterable[str], implications: Mapping[str, Iterable[str]]
+) -> frozenset[str]:
+    """The closure of ``scopes`` under ``implications`` (``write:x`` may imply ``read:x``)."""
     result = set(scopes)
     todo = list(result)
     while todo:

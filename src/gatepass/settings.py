@@ -7,8 +7,8 @@ arguments. Secrets are ``SecretStr``; the issuer is configured, never derived fr
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -191,6 +191,6 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         return Settings(**overrides)
     if not config.is_file():
         raise FileNotFoundError(f"config file not found: {config}")
-    conf = SettingsConfigDict(**{**Settings.model_config, "toml_file": config})  # type: ignore[typeddict-item]
+    conf = SettingsConfigDict(**{**Settings.model_config, "toml_file": config})
     bound = type("Settings", (Settings,), {"model_config": conf})
     return bound(**overrides)  # type: ignore[no-any-return]

@@ -31,7 +31,9 @@ def create(
     scope: Annotated[str, typer.Option(help="Space-separated scopes the client may request")],
     jwks: Annotated[Path | None, typer.Option(help="JWKS file: use private_key_jwt")] = None,
     jwks_uri: Annotated[str | None, typer.Option(help="JWKS URL: use private_key_jwt")] = None,
-    resource: Annotated[list[str] | None, typer.Option(help="Allowed resource (repeatable)")] = None,
+    resource: Annotated[
+        list[str] | None, typer.Option(help="Allowed resource (repeatable)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Create a client; prints its id and, once, its secret."""

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from gatepass.core.credentials import new_client_id, new_secret
 from gatepass.core.revocation import revoke_outstanding
-from gatepass.keys import RotationReport, rotate
 from gatepass.errors import InvalidClientMetadata, InvalidRequest, InvalidScope, NotFound
+from gatepass.keys import RotationReport, rotate
 from gatepass.models import ApprovalRequest, Client, ClientSecret, ClientStatus
-from gatepass.storage.base import ConflictError
 from gatepass.scopes import parse_scope
+from gatepass.storage.base import ConflictError
 
 if TYPE_CHECKING:
     from gatepass.core.server import AuthorizationServer
@@ -77,7 +77,8 @@ class Admin:
         stored = [] if secret is None else [self._secret_record(client.client_id, secret, now)]
         await self._store.create_client(client, stored)
         self._server.audit.emit("client.created", "success", client_id=client.client_id,
-                                scopes=allowed, actor=actor, auth_method=client.token_endpoint_auth_method)
+                                scopes=allowed, actor=actor,
+                                auth_method=client.token_endpoint_auth_method)
         return CreatedClient(client, secret)
 
     def _secret_record(self, client_id: str, secret: str, now: float,

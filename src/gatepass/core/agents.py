@@ -43,9 +43,8 @@ _FIELDS = frozenset({"agent_name", "agent_type", "requested_scopes", "tos_accept
 
 def requested_scopes(config_scope: Any, value: Any) -> tuple[str, ...]:
     """Scopes from a list or a space-separated string, all in the catalog and requestable."""
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        scopes = parse_scope(value)
-    elif isinstance(value, str):
+    listed = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if listed or isinstance(value, str):
         scopes = parse_scope(value)
     else:
         raise InvalidRequest("requested_scopes must be a list or a space-separated string")

@@ -49,7 +49,9 @@ class AttestationVerifier:
         if issuer is None:
             raise InvalidSoftwareStatement("software_statement is not from a trusted issuer")
         try:
-            jwks = issuer.jwks if issuer.jwks is not None else await self._fetch(issuer.jwks_uri or "")
+            jwks = issuer.jwks
+            if jwks is None:
+                jwks = await self._fetch(issuer.jwks_uri or "")
             _, claims = verify_jws_with_jwks(statement, jwks, ALGORITHMS)
         except InvalidSoftwareStatement:
             raise

@@ -17,12 +17,13 @@ def ceiling_violation(config: ServerConfig, client: Client, scope: ScopeDef) -> 
     policy = config.agents
     if scope.internal and client.trust_level < policy.max_trust:
         return "is reserved for operator clients"
-    if scope.min_tier and client.tier is not None:
-        if policy.tier_rank(client.tier) < policy.tier_rank(scope.min_tier):
-            return f"requires the {scope.min_tier} tier (this client: {client.tier})"
+    if (scope.min_tier and client.tier is not None
+            and policy.tier_rank(client.tier) < policy.tier_rank(scope.min_tier)):
+        return f"requires the {scope.min_tier} tier (this client: {client.tier})"
     if client.trust_level < scope.min_trust:
         name = policy.trust_levels[min(scope.min_trust, policy.max_trust)]
-        return f"requires trust level {scope.min_trust} ({name}); this client has {client.trust_level}"
+        return (f"requires trust level {scope.min_trust} ({name}); "
+                f"this client has {client.trust_level}")
     return None
 
 

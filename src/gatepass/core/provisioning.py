@@ -87,6 +87,12 @@ def fingerprint(source_addr: str | None, body: Mapping[str, Any]) -> str | None:
     return hashlib.sha256(f"{source_addr}|{canon}".encode()).hexdigest()
 
 
+def _public_jwk_set(jwks: Any) -> bool:
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    return (isinstance(keys, list) and bool(keys)
+            and not any("d" in k for k in keys if isinstance(k, dict)))
+
+
 class Provisioner:
     """Turns a validated registration into a stored client."""
 
@@ -101,9 +107,7 @@ class Provisioner:
         """RFC 7591 §2: jwks and jwks_uri are exclusive; a jwks_uri must be https and public."""
         if jwks is not None and jwks_uri is not None:
             raise InvalidClientMetadata("Give jwks or jwks_uri, not both (RFC 7591 §2)")
-        if jwks is not None and (not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list)
-                                 or not jwks["keys"] or any("d" in k for k in jwks["keys"]
-                                                            if isinstance(k, dict))):
+        if jwks is not None and not _public_jwk_set(jwks):
             raise InvalidClientMetadata("jwks must be a non-empty JWK Set of public keys")
         if jwks_uri is not None:
             if not isinstance(jwks_uri, str):
@@ -183,7 +187,8 @@ class Provisioner:
             await self._server.stores.approvals.add_approval(ApprovalRequest(
                 approval_id, client.client_id, pending, self._server.clock.now()))
         self._server.audit.emit(
-            "client.registered", "success", client_id=client.client_id, scopes=client.allowed_scopes,
+            "client.registered", "success", client_id=client.client_id,
+            scopes=client.allowed_scopes,
             actor=req.source, pending=list(pending), tier=client.tier,
             trust_level=client.trust_level, account=req.billing.account_id,
         )

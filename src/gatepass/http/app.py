@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from urllib.parse import urlsplit
-from http import HTTPStatus
 from collections.abc import AsyncIterator, Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from starlette.applications import Starlette
@@ -83,7 +83,8 @@ def create_app(
             runtime = await open_runtime(settings, clock=clock, fetch_jwks=fetcher,
                                          billing=_billing_gate(settings, http),
                                          account_limiter=accounts,
-                                         on_audit=fan_out(audit_logger(), metrics.observe), stores=stores,
+                                         on_audit=fan_out(audit_logger(), metrics.observe),
+                                         stores=stores,
                                          migrate=migrate)
             app.state.runtime = runtime
             runtime.server.enable_cimd(CimdFetcher(http, development=settings.development))

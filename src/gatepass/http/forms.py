@@ -1,4 +1,4 @@
-"""Reading OAuth form posts (RFC 6749 §3.2, Appendix B): POST only, urlencoded, capped, no repeats."""
+"""Reading OAuth form posts (RFC 6749 §3.2, Appendix B): POST, urlencoded, capped, no repeats."""
 
 from __future__ import annotations
 

@@ -113,7 +113,7 @@ def verify_jws_with_jwks(
     except (JoseError, ValueError, TypeError) as exc:
         raise ValueError("malformed JWS") from exc
     alg = header.get("alg")
-    if alg not in algorithms:
+    if not isinstance(alg, str) or alg not in algorithms:
         raise ValueError(f"algorithm {alg!r} not allowed")
     if any(h in header for h in ("jwk", "jku", "x5u", "x5c")):
         raise ValueError("key material in the JWS header is not accepted")
@@ -121,7 +121,7 @@ def verify_jws_with_jwks(
         k for k in jwks.get("keys", [])
         if isinstance(k, Mapping) and alg in _KTY_ALGS.get(str(k.get("kty")), set())
         and k.get("use", "sig") == "sig" and k.get("alg", alg) == alg
-        and ("kid" not in header or k.get("kid") == header["kid"])
+        and ("kid" not in header or k.get("kid") == header.get("kid"))
     ]
     for jwk in candidates:
         try:

@@ -28,7 +28,8 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return SENSITIVE_TEXT.sub(REDACTED, value)
     if isinstance(value, dict):
-        return {k: REDACTED if SENSITIVE_KEYS.search(str(k)) else _scrub(v) for k, v in value.items()}
+        return {k: REDACTED if SENSITIVE_KEYS.search(str(k)) else _scrub(v)
+                for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value

@@ -59,7 +59,8 @@ class ClientSecretBasic(_SecretCheck):
     name = "client_secret_basic"
 
     def present(self, request: OAuthRequest) -> bool:
-        return bool(request.authorization) and request.authorization.lstrip()[:6].lower() == "basic "  # type: ignore[union-attr]
+        header = request.authorization
+        return header is not None and header.lstrip()[:6].lower() == "basic "
 
     async def authenticate(self, request: OAuthRequest) -> ClientEntry:
         creds = parse_basic(request.authorization or "")
