@@ -128,7 +128,8 @@ class Settings(BaseSettings):
     client_cache_ttl: float = Field(5.0, ge=0, description="Client lookup cache lifetime (s)")
     max_body_bytes: int = Field(16_384, ge=1024, description="Cap on request bodies (bytes)")
     assertion_max_lifetime: int = Field(
-        300, ge=10, description="Longest exp - now accepted for client assertions (s)"
+        3600, ge=10, description="Longest exp - now accepted for client assertions (s); "
+        "Authlib and others default to one hour"
     )
     assertion_algorithms: list[str] = Field(
         default_factory=lambda: ["ES256", "ES384", "RS256", "PS256", "Ed25519"],

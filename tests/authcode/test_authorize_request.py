@@ -120,7 +120,6 @@ def test_rfc8252_7_3_port_rule_only_for_http_loopback(
     ({"code_challenge": "a" * 42}, "invalid_request", "43 base64url"),
     ({"code_challenge": "a" * 42 + "="}, "invalid_request", "43 base64url"),
     ({"scope": "read:projects delete:world"}, "invalid_scope", "delete:world"),
-    ({"scope": "read:analytics"}, "invalid_scope", "not allowed"),
     ({"scope": "gatepass:admin"}, "invalid_scope", "gatepass:admin"),
     ({"resource": "https://elsewhere.example.com"}, "invalid_target", "elsewhere"),
     ({"resource": "https://[::1/x"}, "invalid_target", "absolute URI"),

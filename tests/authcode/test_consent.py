@@ -31,6 +31,19 @@ async def test_rfc6749_4_1_1_consent_names_client_domain_and_each_scope(ac: Brow
     assert "named itself" not in html  # operator-created: no self-description warning
 
 
+async def test_consent_can_grant_scopes_beyond_the_registered_ones(ac: Browser) -> None:
+    """Step-up: an MCP client registers with its first challenge's scope and later asks for
+    more; the owner's consent grants it (catalog, tier and trust ceilings still apply)."""
+    created = await ac.rt.admin.create_client(
+        "Step-up Bot", "read:projects", grant_types=("authorization_code",),
+        metadata={"redirect_uris": [APP_REDIRECT]})
+    _, challenge = pkce()
+    page = await ac.authorize(ac.params(created.client.client_id, challenge, APP_REDIRECT,
+                                        scope="read:projects write:projects"))
+    assert page.status_code == 200, page.text
+    assert "Create and modify projects" in page.text
+
+
 async def test_rfc9700_4_7_consent_page_cannot_be_framed_or_cached(ac: Browser) -> None:
     cid = (await ac.register())["client_id"]
     _, challenge = pkce()
@@ -126,7 +139,7 @@ async def test_rfc6749_4_1_2_1_tampered_consent_form_is_validated_again(ac: Brow
     evil = await ac.decide(page, redirect_uri="https://evil.example/callback")
     assert evil.status_code == 400
     assert "location" not in evil.headers
-    wider = await ac.decide(page, scope="read:projects read:analytics")
+    wider = await ac.decide(page, scope="read:projects gatepass:admin")
     assert query(wider.headers["location"])["error"] == "invalid_scope"
 
 

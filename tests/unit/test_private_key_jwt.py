@@ -129,11 +129,20 @@ async def test_rfc7523_s3_missing_iss_is_refused(h: Harness) -> None:
 
 
 @pytest.mark.parametrize("aud", ["https://evil.example/oauth/token", ISSUER + "/", [], 42,
-                                 ISSUER + "/oauth/introspect"])
+                                 ISSUER + "/oauth/authorize"])
 async def test_rfc7523_s3_wrongly_addressed_assertion_is_refused(h: Harness, aud: Any) -> None:
     cid, key = await h.jwt_client()
     await assert_refused(h, h.assertion(cid, key, aud=aud),
                          "client_assertion aud must be the issuer or the token endpoint")
+
+
+@pytest.mark.parametrize("path", ["/oauth/introspect", "/oauth/revoke"])
+async def test_rfc7523_s3_endpoint_being_called_is_an_accepted_audience(h: Harness,
+                                                                       path: str) -> None:
+    """Authlib and others put the URL of the endpoint they call in ``aud``."""
+    cid, key = await h.jwt_client()
+    body = await h.token(h.jwt_request(h.assertion(cid, key, aud=ISSUER + path)))
+    assert body["token_type"] == "Bearer"
 
 
 async def test_rfc7523_s3_missing_aud_is_refused(h: Harness) -> None:
@@ -179,9 +188,9 @@ async def test_rfc7523_s3_exp_within_clock_skew_leeway_is_accepted(h: Harness) -
 async def test_rfc7523_s3_exp_is_bounded_by_assertion_max_lifetime(h: Harness) -> None:
     cid, key = await h.jwt_client()
     now = int(h.clock.now())
-    await assert_refused(h, h.assertion(cid, key, exp=now + 301),
-                         "client_assertion exp is more than 300s ahead")
-    body = await h.token(h.jwt_request(h.assertion(cid, key, exp=now + 300)))
+    await assert_refused(h, h.assertion(cid, key, exp=now + 3601),
+                         "client_assertion exp is more than 3600s ahead")
+    body = await h.token(h.jwt_request(h.assertion(cid, key, exp=now + 3600)))
     assert body["token_type"] == "Bearer"
 
 

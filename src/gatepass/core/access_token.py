@@ -38,8 +38,16 @@ class IssuedToken:
         }
 
 
-def resolve_scopes(client: Client, requested: str | None, config: ServerConfig) -> tuple[str, ...]:
-    """Requested scopes, all of which must be known and allowed; none requested -> defaults."""
+def resolve_scopes(
+    client: Client, requested: str | None, config: ServerConfig, *, consented: bool = False
+) -> tuple[str, ...]:
+    """Requested scopes, all of which must be known and allowed; none requested -> defaults.
+
+    With ``consented`` (the authorization-code flow), an owner's consent is what grants the
+    scopes, so they need not be among the client's registered ones (an MCP client registers
+    with the scope of its first challenge and steps up later); the catalog and the client's
+    tier and trust ceilings still apply.
+    """
     wanted = parse_scope(requested)
     if not wanted:
         defaults = client.default_scopes or client.allowed_scopes
@@ -48,7 +56,7 @@ def resolve_scopes(client: Client, requested: str | None, config: ServerConfig) 
     unknown = [s for s in wanted if config.scope(s) is None]
     if unknown:
         raise InvalidScope(f"Unknown scope: {' '.join(unknown)}", extra={"unknown_scopes": unknown})
-    denied = [s for s in wanted if s not in client.allowed_scopes]
+    denied = [] if consented else [s for s in wanted if s not in client.allowed_scopes]
     if denied:
         raise InvalidScope(
             f"Scope not allowed for this client: {' '.join(denied)}",
@@ -73,7 +81,10 @@ def resolve_audience(client: Client, resources: Sequence[str], config: ServerCon
         return [config.audience]
     permitted = set(client.allowed_resources) or {config.audience, *config.resources}
     for res in resources:
-        parts = urlsplit(res)
+        try:
+            parts = urlsplit(res)
+        except ValueError:
+            raise InvalidTarget(f"resource must be an absolute URI: {res!r}") from None
         if not parts.scheme or not parts.netloc or parts.fragment:
             raise InvalidTarget(f"resource must be an absolute URI without a fragment: {res!r}")
         if res not in permitted:

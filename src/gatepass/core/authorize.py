@@ -163,7 +163,7 @@ class Authorizer:
     def _scopes(self, client: Client, requested: str | None) -> tuple[str, ...]:
         if requested is None and client.metadata.get(CIMD_MARK) and not client.default_scopes:
             raise InvalidScope("scope is required for this client")
-        scopes = resolve_scopes(client, requested, self._server.config)
+        scopes = resolve_scopes(client, requested, self._server.config, consented=True)
         if not scopes:
             raise InvalidScope("No scope requested and this client has no default scope")
         return scopes

@@ -62,7 +62,7 @@ class ServerConfig:
     access_token_ttl: int = 3600
     default_audience: str | None = None
     resources: tuple[str, ...] = ()
-    assertion_max_lifetime: int = 300
+    assertion_max_lifetime: int = 3600
     assertion_algorithms: tuple[str, ...] = ("ES256", "ES384", "RS256", "PS256", "Ed25519")
     client_cache_ttl: float = 5.0
     token_path: str = "/oauth/token"

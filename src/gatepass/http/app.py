@@ -27,7 +27,7 @@ from gatepass.http.cimd_fetch import CimdFetcher
 from gatepass.http.console import console_routes
 from gatepass.http.fetch import SafeJwksFetcher
 from gatepass.http.gates import AccountLimiter, install_registration_limits, register_policy
-from gatepass.http.oauth import oauth_routes
+from gatepass.http.oauth import FastLane, fast_handlers, oauth_routes
 from gatepass.http.prefix import IssuerPathMiddleware
 from gatepass.http.registration import registration_routes, terms_routes
 from gatepass.http.responses import json_response
@@ -88,7 +88,9 @@ def create_app(
                                          migrate=migrate)
             app.state.runtime = runtime
             runtime.server.enable_cimd(CimdFetcher(http, development=settings.development))
-            app.router.routes.extend(_routes(runtime, settings, metrics))
+            oauth = oauth_routes(runtime.server, settings.max_body_bytes)
+            lane.update(fast_handlers(oauth))
+            app.router.routes.extend([*oauth, *_routes(runtime, settings, metrics)])
             app.router.routes.extend(_self_service_routes(runtime, source_policy))
             app.router.routes.extend(console_routes(runtime, settings, login_limiter))
             demo = await EmbeddedDemo.open(runtime) if settings.demo_api else None  # /api/*
@@ -120,6 +122,8 @@ def create_app(
     app.state.config = config
     limiter = install_registration_limits(
         app, settings, (config.registration_path, config.agent_registration_path))
+    lane: dict[str, Any] = {}
+    app.add_middleware(FastLane, handlers=lane)  # token path: outside sessions and routing
     issuer_path = urlsplit(settings.issuer).path
     if issuer_path not in ("", "/"):  # outermost, so every other layer sees the app's own paths
         app.add_middleware(IssuerPathMiddleware, prefix=issuer_path)
@@ -150,13 +154,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                           f"{request.url.path}: {HTTPStatus(status).phrase}"}, status, headers)
 
 
+CODE_REPLAY_MEMORY = 3600.0
+
+
 def _purge(runtime: Runtime) -> Callable[[], Awaitable[int]]:
     async def job() -> int:
         now = runtime.server.clock.now()
         purged = await runtime.stores.revocations.purge_expired(now)
-        purged += await runtime.stores.grants.purge_expired(now)
-        purge_replay = getattr(runtime.stores.replay, "purge_expired", None)
-        return purged + (await purge_replay(now) if purge_replay is not None else 0)
+        # Used codes stay an hour past expiry so a late replay still revokes its grant.
+        purged += await runtime.stores.grants.purge_expired(now - CODE_REPLAY_MEMORY)
+        return purged + await runtime.stores.replay.purge_expired(now)
 
     return job
 
@@ -185,7 +192,6 @@ def _routes(runtime: Runtime, settings: Settings, metrics: Metrics) -> list[Rout
     server = runtime.server
     return [
         *wellknown_routes(server, settings.jwks_max_age),
-        *oauth_routes(server, settings.max_body_bytes),
         *authorize_routes(runtime),
         Route("/healthz", health, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),

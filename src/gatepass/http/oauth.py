@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gatepass.core.server import AuthorizationServer
 from gatepass.errors import OAuthError, ServerError, TemporarilyUnavailable
@@ -17,7 +18,7 @@ from gatepass.http.forms import read_oauth_request
 from gatepass.http.responses import error_response, json_response
 from gatepass.storage.base import StorageError
 
-__all__ = ["oauth_routes"]
+__all__ = ["FastLane", "fast_handlers", "oauth_routes"]
 
 log = logging.getLogger("gatepass.http")
 Handler = Callable[[Request], Awaitable[Response]]
@@ -80,3 +81,29 @@ async def _revocation_feed(server: AuthorizationServer, request: Request) -> Res
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
     return json_response({"revoked": items}, headers={"ETag": etag})
+
+
+class FastLane:
+    """Pure-ASGI front: POSTs to the RFC endpoints go straight to their handlers, skipping the
+    router, sessions and the framework's exception layers (``guarded`` answers every error).
+
+    ``handlers`` is shared with the lifespan, which fills it once the server is built.
+    """
+
+    def __init__(self, app: ASGIApp, handlers: dict[str, Handler]) -> None:
+        self.app = app
+        self.handlers = handlers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            handler = self.handlers.get(scope["path"])
+            if handler is not None:
+                response = await handler(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def fast_handlers(routes: list[Route]) -> dict[str, Handler]:
+    """The POST handlers of ``routes`` by path, for ``FastLane``."""
+    return {r.path: r.endpoint for r in routes if "POST" in (r.methods or ())}

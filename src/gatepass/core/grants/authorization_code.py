@@ -76,7 +76,8 @@ class AuthorizationCodeGrant:
             raise InvalidGrant("code_verifier is missing or does not match the code_challenge "
                                "(RFC 7636 §4.6)")
         await self._tokens.check_owner(record.owner_id)
-        scopes = resolve_scopes(client, format_scope(record.scopes), server.config)
+        scopes = resolve_scopes(client, format_scope(record.scopes), server.config,
+                                consented=True)
         resources = narrow_resources(request.resources, record.resources)
         family = Family(record.grant_id, record.owner_id, record.scopes, record.resources,
                         now + REFRESH_TTL)

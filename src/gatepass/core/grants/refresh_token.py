@@ -142,7 +142,7 @@ class RefreshTokenGrant:
         wider = [s for s in wanted if s not in record.scopes]
         if wider:
             raise InvalidScope(f"Scope not granted originally (RFC 6749 §6): {' '.join(wider)}")
-        scopes = resolve_scopes(client, format_scope(wanted), server.config)
+        scopes = resolve_scopes(client, format_scope(wanted), server.config, consented=True)
         resources = narrow_resources(request.resources, record.resources)
         family = Family(record.grant_id, record.owner_id, record.scopes, record.resources,
                         record.expires_at)
