@@ -4,6 +4,7 @@ registrations, and admin actions. One registry per app, served at ``/metrics``."
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -24,11 +25,21 @@ class Metrics:
                               registry=self.registry)
         self.refusals = Counter("gatepass_token_refusals", "Token requests refused by error",
                                 ["error"], registry=self.registry)
+        self._children: dict[tuple[str, str], Any] = {}
+        self._issued: dict[str, Any] = {}
 
     def observe(self, ev: AuditEvent) -> None:
-        self.events.labels(ev.event, ev.outcome).inc()
+        key = (ev.event, ev.outcome)
+        child = self._children.get(key)
+        if child is None:  # label lookups cost more than the increment: cache the children
+            child = self._children[key] = self.events.labels(*key)
+        child.inc()
         if ev.event == "token.issued":
-            self.tokens.labels(str(ev.details.get("grant_type", ""))).inc()
+            grant = str(ev.details.get("grant_type", ""))
+            issued = self._issued.get(grant)
+            if issued is None:
+                issued = self._issued[grant] = self.tokens.labels(grant)
+            issued.inc()
         elif ev.event in ("token.refused", "token.revoke_refused"):
             self.refusals.labels((ev.reason or "unknown").split(":", 1)[0]).inc()
 
