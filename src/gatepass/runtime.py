@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -177,7 +177,8 @@ async def open_runtime(
     *,
     clock: Clock | None = None,
     fetch_jwks: JwksFetcher | None = None,
-    on_audit: Any = None,
+    on_audit: Callable[[AuditEvent], None] | None = None,
+    on_audit_flush: Callable[[], None] | None = None,
     stores: Stores | None = None,
     migrate: bool = True,
     billing: BillingGate | None = None,
@@ -194,7 +195,7 @@ async def open_runtime(
     except BaseException:
         await stores.close()
         raise
-    auditor = Auditor(stores.audit, clock, on_audit)
+    auditor = Auditor(stores.audit, clock, on_audit, on_audit_flush)
     hasher = SecretHasher(pepper)
     server = AuthorizationServer(server_config(settings), stores, keyring, sealer, hasher, clock,
                                  auditor, fetch_jwks or _no_fetch)

@@ -28,47 +28,77 @@ SigningAlg = Literal["ES256", "RS256", "Ed25519"]
 class ScopeSetting(BaseModel):
     """One scope of the catalog."""
 
-    name: str
-    description: str = ""
-    requires_approval: bool = False
-    min_tier: str | None = None
-    min_trust: int = 0
-    internal: bool = False
+    name: str = Field(description="Scope token clients request (RFC 6749 §3.3), e.g. read:projects")
+    description: str = Field(
+        "", description="What it allows: shown on the consent page, in llms.txt and the console"
+    )
+    requires_approval: bool = Field(
+        False, description="Granted only once an owner approves it (pending until then)"
+    )
+    min_tier: str | None = Field(
+        None, description="Lowest billing tier that may hold it; clients without a tier pass"
+    )
+    min_trust: int = Field(0, description="Lowest trust level (index in agents.trust_levels)")
+    internal: bool = Field(
+        False, description="Operator clients only (top trust level); never advertised"
+    )
 
 
 class AttestationIssuerSetting(BaseModel):
     """A trusted agent-framework issuer of software statements."""
 
-    issuer: str
-    jwks: dict[str, Any] | None = None
-    jwks_uri: str | None = None
-    trust_level: int = 1
-    name: str = ""
+    issuer: str = Field(description="The iss of the software statements it signs (RFC 7591 §2.3)")
+    jwks: dict[str, Any] | None = Field(None, description="Its public keys, inline (JWKS)")
+    jwks_uri: str | None = Field(
+        None, description="Where its JWKS is fetched (SSRF-guarded) when jwks is unset"
+    )
+    trust_level: int = Field(1, description="Starting trust level of agents it vouches for")
+    name: str = Field("", description="Label for operators (not read by the server today)")
 
 
 class AgentSettings(BaseModel):
     """Self-registration: terms, billing, abuse gates, trust levels."""
 
     tos_url: str = Field("/terms/agent-tos", description="Terms of service for agents")
-    tos_version: str = "2026-02-01"
+    tos_version: str = Field(
+        "2026-02-01", description="Terms version named in tos_required answers (not checked)"
+    )
     documentation_url: str = Field("/llms.txt", description="Where agents read how to use us")
     free_tier: str | None = Field(None, description="Tier given without billing (None: pay)")
     billing_webhook_url: str | None = Field(
         None, description="POSTed {billing_token}; answers {valid, tier, account_id}"
     )
-    billing_webhook_timeout: float = 3.0
-    billing_options: list[dict[str, str]] = Field(
-        default_factory=lambda: [{"type": "prepaid", "endpoint": "/api/v1/billing/prepaid"}]
+    billing_webhook_timeout: float = Field(
+        3.0, description="Billing webhook timeout (s); a timeout answers 503"
     )
-    registrations_per_ip_per_hour: int = Field(5, ge=1)
-    registrations_per_account_per_day: int = Field(50, ge=1)
+    billing_options: list[dict[str, str]] = Field(
+        default_factory=lambda: [{"type": "prepaid", "endpoint": "/api/v1/billing/prepaid"}],
+        description="Ways to pay listed in 402 billing_required answers",
+    )
+    registrations_per_ip_per_hour: int = Field(
+        5, ge=1, description="Registrations per client address per hour (fails closed)"
+    )
+    registrations_per_account_per_day: int = Field(
+        50, ge=1, description="Registrations per billing account per day"
+    )
     trusted_proxies: list[str] = Field(default_factory=list, description="CIDRs setting XFF")
-    trust_levels: list[str] = Field(default_factory=lambda: ["new", "established", "trusted"])
-    promotion_min_age: list[float] = Field(default_factory=lambda: [0.0, 86_400.0, 2_592_000.0])
-    promotion_min_tokens: list[int] = Field(default_factory=lambda: [0, 100, 10_000])
+    trust_levels: list[str] = Field(
+        default_factory=lambda: ["new", "established", "trusted"],
+        description="Trust level names, lowest first (a level is an index)",
+    )
+    promotion_min_age: list[float] = Field(
+        default_factory=lambda: [0.0, 86_400.0, 2_592_000.0],
+        description="Per level: agent age (s) needed for automatic promotion to it",
+    )
+    promotion_min_tokens: list[int] = Field(
+        default_factory=lambda: [0, 100, 10_000],
+        description="Per level: tokens issued needed for automatic promotion to it",
+    )
     secret_rotation_grace: float = Field(86_400.0, ge=0, description="Old secret stays valid (s)")
     dedup_window: float = Field(600.0, ge=0, description="Identical registrations merge (s)")
-    attestation_issuers: list[AttestationIssuerSetting] = Field(default_factory=list)
+    attestation_issuers: list[AttestationIssuerSetting] = Field(
+        default_factory=list, description="Trusted software-statement issuers (raise trust)"
+    )
     initial_access_token: SecretStr | None = Field(
         None, description="If set, RFC 7591 registration requires it as a bearer token"
     )
@@ -114,7 +144,9 @@ class Settings(BaseSettings):
     resources: list[str] = Field(
         default_factory=list, description="Resource indicators (RFC 8707) clients may request"
     )
-    scopes: list[ScopeSetting] = Field(default_factory=_default_catalog)
+    scopes: list[ScopeSetting] = Field(
+        default_factory=_default_catalog, description="The scope catalog (replaces the built-in)"
+    )
     signing_alg: SigningAlg = Field("ES256", description="Algorithm of newly generated keys")
     key_encryption_keys: list[SecretStr] = Field(
         default_factory=list,
@@ -141,8 +173,10 @@ class Settings(BaseSettings):
     demo_api: bool = Field(
         True, description="Mount the guide's demo API at /api (resource: the default audience)"
     )
-    agents: AgentSettings = Field(default_factory=AgentSettings)
-    log_level: str = Field("INFO")
+    agents: AgentSettings = Field(
+        default_factory=AgentSettings, description="Agent self-registration and trust"
+    )
+    log_level: str = Field("INFO", description="Log level of the server process (JSON lines)")
 
     @field_validator("issuer")
     @classmethod

@@ -27,10 +27,12 @@ class Auditor:
         log: AuditLog,
         clock: Clock,
         on_event: Callable[[AuditEvent], None] | None = None,
+        on_flush: Callable[[], None] | None = None,
     ) -> None:
         self._log = log
         self._clock = clock
         self._on_event = on_event
+        self._on_flush = on_flush
         self._buffer: list[AuditEvent] = []
         self.dropped = 0
 
@@ -70,7 +72,11 @@ class Auditor:
         return len(self._buffer)
 
     async def flush(self) -> int:
-        """Write buffered events; on a storage error they stay buffered. Returns how many."""
+        """Write buffered events; on a storage error they stay buffered. Returns how many.
+
+        ``on_flush`` (e.g. the batched log writer) runs first: it does not need the store."""
+        if self._on_flush is not None:
+            self._on_flush()
         if not self._buffer:
             return 0
         batch, self._buffer = self._buffer, []

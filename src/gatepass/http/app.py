@@ -77,13 +77,15 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         metrics = Metrics()
+        audit_log = audit_logger()
         async with httpx.AsyncClient(timeout=settings.jwks_fetch_timeout) as http:
             fetcher = SafeJwksFetcher(http, development=settings.development)
             accounts = AccountLimiter(limiter, settings.agents.registrations_per_account_per_day)
             runtime = await open_runtime(settings, clock=clock, fetch_jwks=fetcher,
                                          billing=_billing_gate(settings, http),
                                          account_limiter=accounts,
-                                         on_audit=fan_out(audit_logger(), metrics.observe),
+                                         on_audit=fan_out(audit_log, metrics.observe),
+                                         on_audit_flush=audit_log.flush,
                                          stores=stores,
                                          migrate=migrate)
             app.state.runtime = runtime
@@ -111,7 +113,7 @@ def create_app(
                 await asyncio.gather(*tasks, return_exceptions=True)
                 if demo is not None:
                     await demo.aclose()
-                await runtime.close()
+                await runtime.close()  # flushes the audit trail and its log lines
                 await limiter.aclose()
                 await login_limiter.aclose()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ import structlog
 
 from gatepass.models import AuditEvent
 
-__all__ = ["audit_logger", "configure_logging", "redact"]
+__all__ = ["AuditLogWriter", "audit_logger", "configure_logging", "redact"]
 
 SENSITIVE_KEYS = re.compile(
     r"(secret|password|token|assertion|authorization|private|pepper|key_encryption)", re.I
@@ -75,15 +75,20 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
 
 
-def audit_logger() -> Callable[[AuditEvent], None]:
-    """A callback for ``Auditor`` that writes each event as one JSON line on stderr.
+class AuditLogWriter:
+    """Writes each audit event as one JSON line on stderr, in batches.
 
-    It is on the token path (every issuance is logged), so it skips structlog's processor chain:
-    the record's shape is fixed and holds no secrets by construction, and only its free-text
-    values (reason, details) go through the token-shaped-string redaction.
+    It is on the token path (every issuance is logged), so it skips structlog's processor chain
+    (the record's shape is fixed and holds no secrets by construction; only free-text values go
+    through the token-shaped-string redaction) and buffers lines: ``flush`` writes them with one
+    call, on the audit flush interval and at shutdown.
     """
 
-    def on_event(ev: AuditEvent) -> None:
+    def __init__(self, max_buffered: int = 10_000) -> None:
+        self._lines: list[bytes] = []
+        self._max = max_buffered
+
+    def __call__(self, ev: AuditEvent) -> None:
         record: dict[str, Any] = {
             "timestamp": _iso(ev.at), "level": "info", "logger": "gatepass.audit",
             "event": ev.event, "outcome": ev.outcome, "client_id": ev.client_id,
@@ -91,9 +96,21 @@ def audit_logger() -> Callable[[AuditEvent], None]:
         }
         for key, value in ev.details.items():
             record[key] = REDACTED if SENSITIVE_KEYS.search(key) else _scrub(value)
-        sys.stderr.write(orjson.dumps(record, default=str).decode() + "\n")
+        self._lines.append(orjson.dumps(record, default=str))
+        if len(self._lines) >= self._max:
+            self.flush()
 
-    return on_event
+    def flush(self) -> None:
+        if not self._lines:
+            return
+        lines, self._lines = self._lines, []
+        sys.stderr.write(b"\n".join(lines).decode() + "\n")
+        sys.stderr.flush()
+
+
+def audit_logger() -> AuditLogWriter:
+    """The audit-event log writer (call it per event; ``flush`` it periodically)."""
+    return AuditLogWriter()
 
 
 def _iso(at: float) -> str:
