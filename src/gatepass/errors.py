@@ -17,6 +17,7 @@ __all__ = [
     "InvalidClient",
     "InvalidClientMetadata",
     "InvalidGrant",
+    "InvalidRedirectUri",
     "InvalidRequest",
     "InvalidScope",
     "InvalidSoftwareStatement",
@@ -122,6 +123,12 @@ class InvalidClientMetadata(OAuthError):
     """RFC 7591 §3.2.2."""
 
     error = "invalid_client_metadata"
+
+
+class InvalidRedirectUri(OAuthError):
+    """RFC 7591 §3.2.2: a redirect URI is invalid for this client."""
+
+    error = "invalid_redirect_uri"
 
 
 class InvalidSoftwareStatement(OAuthError):

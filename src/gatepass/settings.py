@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -102,6 +102,15 @@ class AgentSettings(BaseModel):
     initial_access_token: SecretStr | None = Field(
         None, description="If set, RFC 7591 registration requires it as a bearer token"
     )
+
+    @model_validator(mode="after")
+    def _one_rule_per_trust_level(self) -> AgentSettings:
+        levels = len(self.trust_levels)
+        if not levels or len(self.promotion_min_age) != levels or len(
+                self.promotion_min_tokens) != levels:
+            raise ValueError("trust_levels, promotion_min_age and promotion_min_tokens must be "
+                             "non-empty lists of the same length (one entry per level)")
+        return self
 
 
 def _default_catalog() -> list[ScopeSetting]:

@@ -16,7 +16,12 @@ from gatepass.core.policy import split_requested
 from gatepass.core.provisioning import Provisioner, ProvisionRequest, fingerprint
 from gatepass.core.redirects import redirect_uri_problem
 from gatepass.core.revocation import revoke_outstanding
-from gatepass.errors import InvalidClientMetadata, InvalidRequest, InvalidToken
+from gatepass.errors import (
+    InvalidClientMetadata,
+    InvalidRedirectUri,
+    InvalidRequest,
+    InvalidToken,
+)
 from gatepass.models import Client
 
 if TYPE_CHECKING:
@@ -175,7 +180,7 @@ def _check_redirect(uri: str, *, development: bool) -> None:
     """https, or http on loopback for native apps; no DNS (``core.redirects``)."""
     problem = redirect_uri_problem(uri, development=development)
     if problem is not None:
-        raise InvalidClientMetadata(problem)
+        raise InvalidRedirectUri(problem)
 
 
 def _check_code_flow(body: dict[str, Any], method: str, grants: list[str]) -> None:

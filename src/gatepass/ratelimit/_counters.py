@@ -69,8 +69,15 @@ class SlidingWindowCounters:
                     refused = window
                 else:
                     current = counts[1] = current + 1
-            remaining = max(0, limit - int(previous * left + current))
-            states.append((remaining, _reset(now, seconds, left, previous, current)))
+            remaining = limit - int(previous * left + current)
+            if not (previous or current):
+                reset = now
+            else:  # limits' get_window_stats: when the next request frees up
+                until = left * seconds
+                reset = now + (until + seconds) % seconds if current else now + seconds
+                if previous:
+                    reset = min(reset, now + until % (seconds / previous))
+            states.append((remaining if remaining > 0 else 0, reset))
         return refused, states
 
     def _sweep(self, now: float) -> None:
@@ -78,13 +85,3 @@ class SlidingWindowCounters:
         self._entries = {key: entry for key, entry in self._entries.items() if entry.live(now)}
         self._sweep_at = max(_MIN_SWEEP, 2 * len(self._entries))
 
-
-def _reset(now: float, seconds: int, left: float, previous: int, current: int) -> float:
-    """When the next request frees up (``limits``' ``get_window_stats``)."""
-    if not (previous or current):
-        return now
-    until = left * seconds
-    if not previous:
-        return now + (until + seconds) % seconds
-    freed = until % (seconds / previous)
-    return now + (min(freed, (until + seconds) % seconds) if current else freed)
