@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
@@ -58,17 +59,21 @@ async def hc(config: Path) -> AsyncIterator[Harness]:
         yield h
 
 
-async def cli(config: Path, *args: str, code: int = 0) -> str:
+async def run_cli(config: Path, *args: str, code: int = 0) -> Result:
     result = await asyncio.to_thread(CliRunner().invoke, app, list(args),
                                      env={"GATEPASS_CONFIG_FILE": str(config),
                                           "COLUMNS": "250"})
     assert result.exit_code == code, (args, result.output, result.exception)
-    # stdout only: the in-process server of this test logs audit lines on the shared stderr
-    return result.stdout
+    return result
+
+
+async def cli(config: Path, *args: str, code: int = 0) -> str:
+    return (await run_cli(config, *args, code=code)).output
 
 
 async def cli_json(config: Path, *args: str) -> Any:
-    return json.loads(await cli(config, *args, "--json"))
+    # stdout only: the in-process server of this test logs audit lines on the shared stderr
+    return json.loads((await run_cli(config, *args, "--json")).stdout)
 
 
 async def test_billing_issue_json_token_registers(hc: Harness, config: Path) -> None:

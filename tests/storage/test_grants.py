@@ -183,6 +183,44 @@ async def test_rotation_chain(stores: Stores) -> None:
     assert old is not None and old.used_at == T0 + 1
 
 
+# -- find_refresh ---------------------------------------------------------------------------
+
+
+async def test_find_refresh_round_trips_every_field(stores: Stores) -> None:
+    full = dataclasses.replace(
+        refresh(), resources=("https://api.example.com/",), used_at=T0 + 7.25, revoked=True
+    )
+    await stores.grants.add_refresh(full)
+    assert await stores.grants.find_refresh("rt-1") == full
+
+
+async def test_find_refresh_has_no_side_effects(stores: Stores) -> None:
+    await stores.grants.add_refresh(refresh())
+    assert await stores.grants.find_refresh("rt-1") == refresh()
+    assert await stores.grants.find_refresh("rt-1") == refresh()
+    assert await stores.grants.use_refresh("rt-1", T0 + 5) == refresh()  # still unused
+
+
+async def test_find_refresh_sees_use_and_revocation(stores: Stores) -> None:
+    await stores.grants.add_refresh(refresh())
+    await stores.grants.use_refresh("rt-1", T0 + 5)
+    assert await stores.grants.find_refresh("rt-1") == dataclasses.replace(
+        refresh(), used_at=T0 + 5)
+    await stores.grants.revoke_grant("grant-1")
+    assert await stores.grants.find_refresh("rt-1") == dataclasses.replace(
+        refresh(), used_at=T0 + 5, revoked=True)
+
+
+async def test_find_refresh_unknown_purged_or_code_digest_is_none(stores: Stores) -> None:
+    await stores.grants.add_code(code("same"))
+    await stores.grants.add_refresh(refresh("old", expires_at=T0 + 1))
+    assert await stores.grants.find_refresh("rt-unknown") is None
+    assert await stores.grants.find_refresh("same") is None  # codes are not refresh tokens
+    assert await stores.grants.find_refresh("old") is not None  # expired, not yet purged
+    await stores.grants.purge_expired(T0 + 1)
+    assert await stores.grants.find_refresh("old") is None
+
+
 # -- revoke_grant -----------------------------------------------------------------------------
 
 

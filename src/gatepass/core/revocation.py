@@ -1,37 +1,60 @@
 """Token revocation (RFC 7009 §2).
 
-Our access tokens are JWTs: revoking one records its ``jti`` until its ``exp``. Only the client
-the token was issued to may revoke it (§2.1). Unknown or invalid tokens get 200 (§2.2). A
+Access tokens are JWTs: revoking one records its ``jti`` until its ``exp``. Refresh tokens are
+looked up by digest: revoking one revokes its whole grant, the grant's other refresh tokens and
+(as §2.1 allows: "MAY revoke ... access tokens based on the same authorization grant") every
+access token issued under it. ``token_type_hint`` only orders the two lookups (§2.1). Only the
+client a token was issued to may revoke it (§2.1). Unknown or invalid tokens get 200 (§2.2). A
 storage failure propagates (the shell answers 503), never a silent 200.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gatepass.clock import Clock
 from gatepass.core.directory import ClientEntry
 from gatepass.errors import UnauthorizedClient
 from gatepass.keys import Keyring
-from gatepass.storage.base import RevocationStore
 
 if TYPE_CHECKING:
     from gatepass.core.server import AuthorizationServer
 
-__all__ = ["Revoker", "revoke_grant_tokens", "revoke_outstanding"]
+__all__ = ["Revoked", "Revoker", "revoke_grant", "revoke_grant_tokens", "revoke_outstanding"]
+
+REFRESH_HINT = "refresh_token"
+
+
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    """What a revocation request revoked: an access token (its ``jti``) or a grant."""
+
+    token_type: str
+    jti: str | None = None
+    grant_id: str | None = None
+
+    def details(self) -> dict[str, str]:
+        """The audit details of the ``token.revoked`` event."""
+        found = {"token_type": self.token_type, "jti": self.jti, "grant_id": self.grant_id}
+        return {k: v for k, v in found.items() if v is not None}
 
 
 class Revoker:
-    """Revokes this server's access tokens."""
+    """Revokes this server's access and refresh tokens."""
 
-    def __init__(self, revocations: RevocationStore, clock: Clock) -> None:
-        self._revocations = revocations
-        self._clock = clock
+    def __init__(self, server: AuthorizationServer) -> None:
+        self._server = server
 
-    async def revoke(self, caller: ClientEntry, keyring: Keyring, token: str) -> str | None:
-        """Revoke ``token``; returns its jti, or None when there was nothing to revoke."""
+    async def revoke(self, caller: ClientEntry, keyring: Keyring, token: str,
+                     hint: str | None = None) -> Revoked | None:
+        """Revoke ``token``; what was revoked, or None when there was nothing to revoke."""
+        if hint == REFRESH_HINT:
+            return await self._refresh(caller, token) or await self._access(caller, keyring, token)
+        return await self._access(caller, keyring, token) or await self._refresh(caller, token)
+
+    async def _access(self, caller: ClientEntry, keyring: Keyring, token: str) -> Revoked | None:
         claims = keyring.verify(token)
-        now = self._clock.now()
+        now = self._server.clock.now()
         if claims is None or not isinstance(claims.get("jti"), str):
             return None
         exp = float(claims.get("exp", 0))
@@ -40,8 +63,29 @@ class Revoker:
         if claims.get("client_id") != caller.client.client_id:
             raise UnauthorizedClient("The token was not issued to this client")
         jti: str = claims["jti"]
-        await self._revocations.revoke(jti, exp, now)
-        return jti
+        await self._server.stores.revocations.revoke(jti, exp, now)
+        return Revoked("access_token", jti=jti)
+
+    async def _refresh(self, caller: ClientEntry, token: str) -> Revoked | None:
+        """Any refresh token of the caller's, even used or expired, ends its grant."""
+        server = self._server
+        record = await server.stores.grants.find_refresh(server.hasher.digest(token))
+        if record is None:
+            return None
+        if record.client_id != caller.client.client_id:
+            raise UnauthorizedClient("The token was not issued to this client")
+        await revoke_grant(server, record.client_id, record.grant_id,
+                           reason="refresh token revoked", actor=record.client_id)
+        return Revoked("refresh_token", grant_id=record.grant_id)
+
+
+async def revoke_grant(server: AuthorizationServer, client_id: str, grant_id: str, *,
+                       reason: str, actor: str) -> None:
+    """Revoke a grant's refresh tokens and every access token issued under it."""
+    await server.stores.grants.revoke_grant(grant_id)
+    server.audit.emit("grant.revoked", "success", client_id=client_id, reason=reason,
+                      grant_id=grant_id)
+    await revoke_grant_tokens(server, client_id, grant_id, actor=actor)
 
 
 async def revoke_outstanding(server: AuthorizationServer, client_id: str, *, actor: str) -> int:

@@ -201,6 +201,10 @@ class GrantStore(Protocol):
     async def use_refresh(self, digest: str, now: float) -> RefreshToken | None:
         """Same semantics as ``consume_code`` for a refresh token (rotation: one use each)."""
 
+    async def find_refresh(self, digest: str) -> RefreshToken | None:
+        """The refresh token as stored (used, revoked or expired alike), or None if unknown.
+        No side effects: for introspection and revocation, which must not spend it."""
+
     async def revoke_grant(self, grant_id: str) -> int:
         """Mark every refresh token of the grant revoked; returns how many changed."""
 

@@ -385,6 +385,9 @@ class MemoryGrantStore:
             self._refresh[digest] = dataclasses.replace(token, used_at=now)
         return token
 
+    async def find_refresh(self, digest: str) -> RefreshToken | None:
+        return self._refresh.get(digest)
+
     async def revoke_grant(self, grant_id: str) -> int:
         changed = [t for t in self._refresh.values() if t.grant_id == grant_id and not t.revoked]
         for token in changed:

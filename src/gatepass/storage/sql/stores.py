@@ -414,6 +414,11 @@ class SqlGrantStore(_SqlStore):
         token = _rows.to_refresh(found[0])
         return dataclasses.replace(token, used_at=None) if found[1] else token
 
+    async def find_refresh(self, digest: str) -> RefreshToken | None:
+        rows = await self._fetch(select(refresh_tokens).where(
+            refresh_tokens.c.token_digest == digest))
+        return _rows.to_refresh(rows[0]) if rows else None
+
     async def revoke_grant(self, grant_id: str) -> int:
         c = refresh_tokens.c
         statement = update(refresh_tokens).where(c.grant_id == grant_id, c.revoked.is_(False))
