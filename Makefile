@@ -28,7 +28,7 @@ services:
 	scripts/services.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff check src tests bench examples scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

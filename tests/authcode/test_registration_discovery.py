@@ -65,7 +65,10 @@ async def test_rfc7591_2_1_inconsistent_metadata_is_refused(
             "token_endpoint_auth_method": "none", **meta}
     resp = await ac.http.post(REGISTER, json=body)
     assert resp.status_code == 400, resp.text
-    assert resp.json()["error"] == "invalid_client_metadata"
+    # RFC 7591 §3.2.2: a bad redirect URI has its own code; the rest is invalid_client_metadata
+    bad_uri = any(u != NATIVE_REDIRECT for u in meta.get("redirect_uris", [NATIVE_REDIRECT]))
+    assert resp.json()["error"] == ("invalid_redirect_uri" if bad_uri
+                                    else "invalid_client_metadata")
     assert needle in resp.json()["error_description"]
 
 
@@ -79,8 +82,8 @@ async def test_rfc8414_2_metadata_advertises_the_code_flow(ac: Browser) -> None:
     assert meta["grant_types_supported"] == ["client_credentials", "authorization_code",
                                              "refresh_token"]
     assert "none" in meta["token_endpoint_auth_methods_supported"]
-    assert "none" not in meta["introspection_endpoint_auth_methods_supported"]
-    assert "none" not in meta["revocation_endpoint_auth_methods_supported"]
+    assert "none" not in meta["introspection_endpoint_auth_methods_supported"]  # RFC 7662 §2.1
+    assert "none" in meta["revocation_endpoint_auth_methods_supported"]  # RFC 7009 §2.1
     oidc = (await ac.http.get("/.well-known/openid-configuration")).json()
     assert oidc == meta
 

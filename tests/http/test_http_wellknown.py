@@ -93,6 +93,11 @@ async def test_rfc8414_s2_describes_what_the_server_does(served: Served) -> None
     assert {"client_secret_basic", "client_secret_post", "private_key_jwt"} <= set(
         doc["token_endpoint_auth_methods_supported"])
     assert doc["token_endpoint_auth_methods_supported"] == server.client_auth.names
+    for endpoint, name in (("introspect", "introspection"), ("revoke", "revocation")):
+        methods = server.endpoint_auth[endpoint].names  # the same tables the endpoints use
+        assert doc[f"{name}_endpoint_auth_methods_supported"] == methods
+    assert "none" in doc["revocation_endpoint_auth_methods_supported"]
+    assert "none" not in doc["introspection_endpoint_auth_methods_supported"]
     assert doc["access_token_signing_alg_values_supported"] == ["ES256"]
 
 

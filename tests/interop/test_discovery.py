@@ -45,7 +45,9 @@ def test_rfc8414_3_3_issuer_and_endpoints(gatepass_server: GatepassServer, path:
     assert meta["authorization_endpoint"] == gatepass_server.base_url + "/oauth/authorize"
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
-    assert "none" not in meta["revocation_endpoint_auth_methods_supported"]
+    assert set(meta["revocation_endpoint_auth_methods_supported"]) == {
+        "client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
+    assert "none" not in meta["introspection_endpoint_auth_methods_supported"]
     assert "none" not in meta["token_endpoint_auth_signing_alg_values_supported"]
 
 

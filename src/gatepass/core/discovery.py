@@ -21,16 +21,18 @@ def build_metadata(
     *,
     grant_types: Sequence[str],
     auth_methods: Sequence[str],
+    introspection_auth_methods: Sequence[str],
+    revocation_auth_methods: Sequence[str],
     assertion_algs: Sequence[str],
     signing_algs: Sequence[str],
     client_id_metadata_documents: bool = False,
 ) -> dict[str, Any]:
-    """The RFC 8414 document for the enabled grants and client-authentication methods."""
+    """The RFC 8414 document for the enabled grants and each endpoint's client-authentication
+    methods (public clients, method ``none``: token and revocation, never introspection)."""
     base = config.issuer
     endpoint_algs = [a for a in assertion_algs if a != "none"]
     uses_jwt = "private_key_jwt" in auth_methods
     code_flow = "authorization_code" in grant_types
-    confidential = [m for m in auth_methods if m != "none"]  # public clients: token endpoint only
     doc: dict[str, Any] = {
         "issuer": base,
         "token_endpoint": base + config.token_path,
@@ -40,9 +42,9 @@ def build_metadata(
         "response_types_supported": ["code"] if code_flow else [],
         "token_endpoint_auth_methods_supported": list(auth_methods),
         "introspection_endpoint": base + config.introspection_path,
-        "introspection_endpoint_auth_methods_supported": confidential,
+        "introspection_endpoint_auth_methods_supported": list(introspection_auth_methods),
         "revocation_endpoint": base + config.revocation_path,
-        "revocation_endpoint_auth_methods_supported": list(confidential),
+        "revocation_endpoint_auth_methods_supported": list(revocation_auth_methods),
         "access_token_signing_alg_values_supported": list(signing_algs),
         "resource_indicators_supported": True,
     }

@@ -11,7 +11,7 @@ storage failure propagates (the shell answers 503), never a silent 200.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gatepass.core.directory import ClientEntry
 from gatepass.errors import UnauthorizedClient
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Revoked", "Revoker", "revoke_grant", "revoke_grant_tokens", "revoke_outstanding"]
 
-REFRESH_HINT = "refresh_token"
-
 
 @dataclass(frozen=True, slots=True)
 class Revoked:
@@ -33,7 +31,7 @@ class Revoked:
     jti: str | None = None
     grant_id: str | None = None
 
-    def details(self) -> dict[str, str]:
+    def details(self) -> dict[str, Any]:
         """The audit details of the ``token.revoked`` event."""
         found = {"token_type": self.token_type, "jti": self.jti, "grant_id": self.grant_id}
         return {k: v for k, v in found.items() if v is not None}
@@ -48,7 +46,7 @@ class Revoker:
     async def revoke(self, caller: ClientEntry, keyring: Keyring, token: str,
                      hint: str | None = None) -> Revoked | None:
         """Revoke ``token``; what was revoked, or None when there was nothing to revoke."""
-        if hint == REFRESH_HINT:
+        if hint == "refresh_token":
             return await self._refresh(caller, token) or await self._access(caller, keyring, token)
         return await self._access(caller, keyring, token) or await self._refresh(caller, token)
 

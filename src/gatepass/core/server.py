@@ -29,7 +29,7 @@ from gatepass.core.grants.refresh_token import GrantTokens, RefreshTokenGrant
 from gatepass.core.introspection import Introspector
 from gatepass.core.requests import OAuthRequest
 from gatepass.core.revocation import Revoker
-from gatepass.errors import InvalidClient, InvalidRequest, OAuthError, UnsupportedGrantType
+from gatepass.errors import InvalidRequest, OAuthError, UnsupportedGrantType
 from gatepass.keys import Keyring, KeySealer
 from gatepass.storage.base import Stores
 
@@ -70,13 +70,20 @@ class AuthorizationServer:
             max_lifetime=config.assertion_max_lifetime,
             fetch_jwks=fetch_jwks,
         )
-        methods: Sequence[ClientAuthMethod] = (
+        confidential: Sequence[ClientAuthMethod] = (
             ClientSecretBasic(self.directory, hasher, clock),
             ClientSecretPost(self.directory, hasher, clock),
             self.private_key_jwt,
-            NoneAuth(self.resolver),
         )
-        self.client_auth = ClientAuthenticator(methods)
+        self.client_auth = ClientAuthenticator((*confidential, NoneAuth(self.resolver)))
+        # Who may call each endpoint. A public client names itself with client_id for the code
+        # and refresh grants (OAuth 2.1 §2.4) and to revoke its own tokens (RFC 7009 §2.1);
+        # introspection requires authentication (RFC 7662 §2.1). Discovery reads these tables.
+        self.endpoint_auth = {
+            "token": self.client_auth,
+            "introspect": ClientAuthenticator(confidential),
+            "revoke": ClientAuthenticator((*confidential, NoneAuth(self.resolver, grants=None))),
+        }
         grant_tokens = GrantTokens(self)
         grants: Sequence[GrantHandler] = (
             ClientCredentialsGrant(config, self.issuer),
@@ -84,8 +91,8 @@ class AuthorizationServer:
             RefreshTokenGrant(self, grant_tokens),
         )
         self.grants = {g.grant_type: g for g in grants}
-        self.introspector = Introspector(stores.revocations, clock)
-        self.revoker = Revoker(stores.revocations, clock)
+        self.introspector = Introspector(stores.revocations, stores.grants, hasher, clock)
+        self.revoker = Revoker(self)
         self.authorizer = Authorizer(self)
 
     def enable_cimd(self, fetch: CimdFetcher) -> None:
@@ -105,6 +112,8 @@ class AuthorizationServer:
             self.config,
             grant_types=list(self.grants),
             auth_methods=self.client_auth.names,
+            introspection_auth_methods=self.endpoint_auth["introspect"].names,
+            revocation_auth_methods=self.endpoint_auth["revoke"].names,
             assertion_algs=self.config.assertion_algorithms,
             signing_algs=[self.keyring.alg],
             client_id_metadata_documents=self.resolver.cimd_enabled,
@@ -112,11 +121,7 @@ class AuthorizationServer:
 
     async def _authenticate(self, request: OAuthRequest, endpoint: str) -> ClientEntry:
         try:
-            entry = await self.client_auth.authenticate(request)
-            if endpoint != "token" and entry.client.token_endpoint_auth_method == "none":
-                # NoneAuth trusts a form grant_type; these endpoints are confidential-only
-                raise InvalidClient("Client authentication required")
-            return entry
+            return await self.endpoint_auth[endpoint].authenticate(request)
         except OAuthError as exc:
             self.audit.emit(
                 f"{endpoint}.refused", "failure", client_id=_claimed_client(request),
@@ -150,27 +155,32 @@ class AuthorizationServer:
         return issued.response()
 
     async def introspect(self, request: OAuthRequest) -> dict[str, Any]:
-        """RFC 7662 §2.1: the caller must authenticate; ``token`` is required."""
+        """RFC 7662 §2.1: the caller must authenticate (public clients cannot); ``token`` is
+        required; ``token_type_hint`` only orders the lookups."""
         entry = await self._authenticate(request, "introspect")
         token = request.get("token")
         if token is None:
             raise InvalidRequest("token is required")
-        return await self.introspector.introspect(entry, self.keyring, token)
+        return await self.introspector.introspect(entry, self.keyring, token,
+                                                  request.get("token_type_hint"))
 
     async def revoke(self, request: OAuthRequest) -> None:
-        """RFC 7009 §2.1: the caller must authenticate; ``token`` is required."""
+        """RFC 7009 §2.1: the caller must authenticate (a public client names itself with
+        ``client_id``); ``token`` is required; ``token_type_hint`` only orders the lookups."""
         entry = await self._authenticate(request, "revoke")
         token = request.get("token")
         if token is None:
             raise InvalidRequest("token is required")
         try:
-            jti = await self.revoker.revoke(entry, self.keyring, token)
+            revoked = await self.revoker.revoke(entry, self.keyring, token,
+                                                request.get("token_type_hint"))
         except OAuthError as exc:
             self.audit.emit("token.revoke_refused", "failure", client_id=entry.client.client_id,
                             reason=exc.description)
             raise
-        if jti is not None:
-            self.audit.emit("token.revoked", "success", client_id=entry.client.client_id, jti=jti)
+        if revoked is not None:
+            self.audit.emit("token.revoked", "success", client_id=entry.client.client_id,
+                            **revoked.details())
 
 
 def _claimed_client(request: OAuthRequest) -> str | None:

@@ -27,7 +27,7 @@ from gatepass.http.cimd_fetch import CimdFetcher
 from gatepass.http.console import console_routes
 from gatepass.http.fetch import SafeJwksFetcher
 from gatepass.http.gates import AccountLimiter, install_registration_limits, register_policy
-from gatepass.http.oauth import FastLane, fast_handlers, oauth_routes
+from gatepass.http.oauth import FastLane, fast_endpoints, oauth_routes
 from gatepass.http.prefix import IssuerPathMiddleware
 from gatepass.http.registration import registration_routes, terms_routes
 from gatepass.http.responses import json_response
@@ -91,7 +91,7 @@ def create_app(
             app.state.runtime = runtime
             runtime.server.enable_cimd(CimdFetcher(http, development=settings.development))
             oauth = oauth_routes(runtime.server, settings.max_body_bytes)
-            lane.update(fast_handlers(oauth))
+            lane.update(fast_endpoints(oauth))
             app.router.routes.extend([*oauth, *_routes(runtime, settings, metrics)])
             app.router.routes.extend(_self_service_routes(runtime, source_policy))
             app.router.routes.extend(console_routes(runtime, settings, login_limiter))
@@ -125,7 +125,7 @@ def create_app(
     limiter = install_registration_limits(
         app, settings, (config.registration_path, config.agent_registration_path))
     lane: dict[str, Any] = {}
-    app.add_middleware(FastLane, handlers=lane)  # token path: outside sessions and routing
+    app.add_middleware(FastLane, endpoints=lane)  # token path: outside sessions and routing
     issuer_path = urlsplit(settings.issuer).path
     if issuer_path not in ("", "/"):  # outermost, so every other layer sees the app's own paths
         app.add_middleware(IssuerPathMiddleware, prefix=issuer_path)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from gatepass.core.access_token import IssuedToken, resolve_audience, resolve_scopes
 from gatepass.core.directory import ClientEntry
 from gatepass.core.requests import OAuthRequest
-from gatepass.core.revocation import revoke_grant_tokens
+from gatepass.core.revocation import revoke_grant
 from gatepass.errors import (
     InvalidGrant,
     InvalidRequest,
@@ -102,10 +102,8 @@ class GrantTokens:
 
     async def revoke(self, client_id: str, grant_id: str, reason: str) -> None:
         """Revoke a grant's refresh tokens and every access token issued under it."""
-        await self._server.stores.grants.revoke_grant(grant_id)
-        self._server.audit.emit("grant.revoked", "success", client_id=client_id, reason=reason,
-                                grant_id=grant_id)
-        await revoke_grant_tokens(self._server, client_id, grant_id, actor="replay_detection")
+        await revoke_grant(self._server, client_id, grant_id, reason=reason,
+                           actor="replay_detection")
 
 
 class RefreshTokenGrant:
