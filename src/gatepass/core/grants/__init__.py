@@ -7,8 +7,10 @@ from typing import Protocol
 from gatepass.core.access_token import IssuedToken
 from gatepass.core.directory import ClientEntry
 from gatepass.core.requests import OAuthRequest
+from gatepass.errors import UnauthorizedClient
+from gatepass.models import Client
 
-__all__ = ["GrantHandler"]
+__all__ = ["GrantHandler", "require_grant"]
 
 
 class GrantHandler(Protocol):
@@ -17,3 +19,9 @@ class GrantHandler(Protocol):
     grant_type: str
 
     async def issue(self, entry: ClientEntry, request: OAuthRequest) -> IssuedToken: ...
+
+
+def require_grant(client: Client, grant_type: str) -> None:
+    """RFC 6749 §5.2 ``unauthorized_client`` unless the client registered ``grant_type``."""
+    if grant_type not in client.grant_types:
+        raise UnauthorizedClient(f"This client may not use the {grant_type} grant")

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 
 from gatepass.core.access_token import IssuedToken, resolve_scopes
 from gatepass.core.directory import ClientEntry
+from gatepass.core.grants import require_grant
 from gatepass.core.grants.refresh_token import REFRESH_TTL, Family, GrantTokens, narrow_resources
 from gatepass.core.requests import OAuthRequest
-from gatepass.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
+from gatepass.errors import InvalidGrant, InvalidRequest
 from gatepass.scopes import format_scope
 
 if TYPE_CHECKING:
@@ -52,8 +53,7 @@ class AuthorizationCodeGrant:
 
     async def issue(self, entry: ClientEntry, request: OAuthRequest) -> IssuedToken:
         client = entry.client
-        if self.grant_type not in client.grant_types:
-            raise UnauthorizedClient("This client may not use the authorization_code grant")
+        require_grant(client, self.grant_type)
         code, redirect_uri = request.get("code"), request.get("redirect_uri")
         if code is None or redirect_uri is None:
             raise InvalidRequest("code and redirect_uri are required")

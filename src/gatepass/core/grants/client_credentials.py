@@ -10,8 +10,8 @@ from gatepass.core.access_token import (
 )
 from gatepass.core.config import ServerConfig
 from gatepass.core.directory import ClientEntry
+from gatepass.core.grants import require_grant
 from gatepass.core.requests import OAuthRequest
-from gatepass.errors import UnauthorizedClient
 
 __all__ = ["ClientCredentialsGrant"]
 
@@ -27,8 +27,7 @@ class ClientCredentialsGrant:
 
     async def issue(self, entry: ClientEntry, request: OAuthRequest) -> IssuedToken:
         client = entry.client
-        if self.grant_type not in client.grant_types:
-            raise UnauthorizedClient("This client may not use the client_credentials grant")
+        require_grant(client, self.grant_type)
         scopes = resolve_scopes(client, request.get("scope"), self._config)
         audience = resolve_audience(client, request.resources, self._config)
         return self._issuer.issue(client, scopes, audience)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gatepass.core.access_token import IssuedToken, resolve_audience, resolve_scopes
 from gatepass.core.directory import ClientEntry
+from gatepass.core.grants import require_grant
 from gatepass.core.requests import OAuthRequest
 from gatepass.core.revocation import revoke_grant
 from gatepass.errors import (
@@ -23,7 +24,6 @@ from gatepass.errors import (
     InvalidRequest,
     InvalidScope,
     InvalidTarget,
-    UnauthorizedClient,
 )
 from gatepass.models import Client, RefreshToken
 from gatepass.scopes import format_scope, parse_scope
@@ -117,8 +117,7 @@ class RefreshTokenGrant:
 
     async def issue(self, entry: ClientEntry, request: OAuthRequest) -> IssuedToken:
         client = entry.client
-        if self.grant_type not in client.grant_types:
-            raise UnauthorizedClient("This client may not use the refresh_token grant")
+        require_grant(client, self.grant_type)
         value = request.get("refresh_token")
         if value is None:
             raise InvalidRequest("refresh_token is required")
