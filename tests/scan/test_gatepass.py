@@ -39,7 +39,5 @@ def test_gatepass_scores_high(report: ScanReport) -> None:
     assert not report.budget_exhausted
 
 
-@pytest.mark.xfail(strict=False, reason="needs the demo API's OpenAPI security schemes and a "
-                   "robots.txt (other work in progress); see report.problems()")
 def test_gatepass_scores_100(report: ScanReport) -> None:
     assert report.score == 100, [f"{f.check}: {f.message}" for f in report.problems()]

@@ -117,6 +117,7 @@ def create_demo_api(
     install_error_handlers(app)
     app.include_router(demo_router(require_scopes, data), prefix=prefix)
     _add_metadata(app, config, documentation_url)
+    _declare_security(app, config)
     app.add_middleware(BodyCap, limit=max_body_bytes)
     if limiter is not None:
         classify = by_path_prefix({prefix: "api", **dict.fromkeys(public)}, default=None)
@@ -125,6 +126,26 @@ def create_demo_api(
     app.add_middleware(BearerAuthMiddleware, verifier=verifier, protected_paths=(prefix + "/",),
                        exempt=_exempt(public))  # fmt: skip
     return app
+
+
+def _declare_security(app: FastAPI, config: ResourceServerConfig) -> None:
+    """OpenAPI: every operation takes an OAuth 2.0 client-credentials bearer token from
+    Gatepass (``tokenUrl`` and the scopes), so generated clients and agents know how."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            scopes = {s: s for s in config.scopes_supported}
+            schema.setdefault("components", {})["securitySchemes"] = {"gatepass": {
+                "type": "oauth2", "description": "Access tokens from Gatepass (RFC 9068 JWTs)",
+                "flows": {"clientCredentials": {"tokenUrl": config.token_endpoint or "",
+                                                "scopes": scopes}}}}
+            schema["security"] = [{"gatepass": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _exempt(public: Sequence[str]) -> Callable[[str], bool]:
