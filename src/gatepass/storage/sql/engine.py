@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -46,10 +47,16 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     """An ``AsyncEngine`` for ``url``; ``kwargs`` override the defaults given to SQLAlchemy."""
     target = async_url(url)
     backend = target.get_backend_name()
+    # JSON columns (audit details, scopes) are written on every audit flush: use orjson.
+    kwargs = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads, **kwargs}
     if backend == "postgresql":
         kwargs = {**POSTGRES_POOL, **kwargs}
     engine = create_async_engine(target, **kwargs)
