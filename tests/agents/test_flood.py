@@ -72,3 +72,14 @@ async def test_forwarded_for_counts_only_from_trusted_proxies(tmp_path: Path) ->
                                                                   billing_token=None),
                                       headers={"X-Forwarded-For": "2.2.2.2"})
         assert (first.status_code, spoofed.status_code) == (201, 429)
+
+
+async def test_authorization_endpoint_is_limited_per_address(tmp_path: Path) -> None:
+    """Each request to /oauth/authorize may make the server fetch a CIMD document: one address
+    gets the human tier (10 per second), another address keeps its own budget."""
+    async with running(agent_settings(tmp_path)) as h:
+        statuses = [(await h.client(FLOODER).get("/oauth/authorize")).status_code
+                    for _ in range(30)]
+        first = statuses.index(429)  # 30 requests in well under a second: over 10/s
+        assert first >= 10 and set(statuses[:first]) == {400}  # a page: no client_id given
+        assert (await h.client(OTHER).get("/oauth/authorize")).status_code == 400

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from gatepass.clock import Clock
+from gatepass.core.authorize import AUTHORIZE_PATH
 from gatepass.core.billing import BillingGate
 from gatepass.demo.embedded import EmbeddedDemo
 from gatepass.http.api import API_PREFIX, api_app
@@ -123,7 +124,8 @@ def create_app(
     login_limiter = Limiter(settings.redis_url or "memory://", key_prefix="gatepass:login")
     app.state.config = config
     limiter = install_registration_limits(
-        app, settings, (config.registration_path, config.agent_registration_path))
+        app, settings, (config.registration_path, config.agent_registration_path),
+        authorize=AUTHORIZE_PATH)
     lane: dict[str, Any] = {}
     app.add_middleware(FastLane, endpoints=lane)  # token path: outside sessions and routing
     issuer_path = urlsplit(settings.issuer).path

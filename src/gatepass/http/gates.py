@@ -30,6 +30,7 @@ from gatepass.settings import Settings
 __all__ = ["AccountLimiter", "install_registration_limits", "register_policy", "source_address"]
 
 REGISTER = "register"
+AUTHORIZE = "authorize"
 DAY = 86_400
 
 
@@ -41,11 +42,20 @@ def register_policy(settings: Settings) -> Policy:
                   agent_tier=REGISTER, anonymous_tier=REGISTER)
 
 
-def registration_classifier(paths: Iterable[str]) -> Classifier:
-    """``register`` for a POST to one of ``paths`` (exactly), None for everything else."""
+def authorize_policy(settings: Settings) -> Policy:
+    """The browser flow's endpoint: the ``human`` tier per address (60/min, 10/s), fail open.
+    It bounds how fast one address can make the server fetch Client ID Metadata Documents."""
+    return Policy(trusted_proxies=tuple(settings.agents.trusted_proxies))
+
+
+def registration_classifier(paths: Iterable[str], authorize: str | None = None) -> Classifier:
+    """``register`` for a POST to one of ``paths`` (exactly), ``authorize`` for any request to
+    the authorization endpoint, None for everything else."""
     exact = frozenset(paths)
 
     def classify(scope: MutableMapping[str, Any]) -> str | None:
+        if scope["path"] == authorize:
+            return AUTHORIZE
         return REGISTER if scope["method"] == "POST" and scope["path"] in exact else None
 
     return classify
@@ -56,13 +66,14 @@ def source_address(request: Request, policy: Policy) -> str:
     return client_address(request.scope, policy)
 
 
-def install_registration_limits(app: Starlette, settings: Settings, paths: Iterable[str]
-                                ) -> Limiter:
+def install_registration_limits(app: Starlette, settings: Settings, paths: Iterable[str],
+                                authorize: str | None = None) -> Limiter:
     """Add the per-address middleware to ``app``; returns its limiter (close it on shutdown)."""
     limiter = Limiter(settings.redis_url or "memory://", key_prefix="gatepass:reg")
     policy = register_policy(settings)
-    app.add_middleware(RateLimitMiddleware, limiter=limiter, policy=policy,
-                       policies={REGISTER: policy}, classify=registration_classifier(paths))
+    policies = {REGISTER: policy, AUTHORIZE: authorize_policy(settings)}
+    app.add_middleware(RateLimitMiddleware, limiter=limiter, policy=policy, policies=policies,
+                       classify=registration_classifier(paths, authorize))
     return limiter
 
 
