@@ -9,7 +9,8 @@ is checked for ``--expect``.
     python bench/rs_loadgen.py --port 8000 --pool-file pool.bin --expect '"data"' \
         --concurrency 32 --warmup 2 --duration 10
 
-The pool file holds the raw requests separated by NUL bytes.
+The pool file holds the raw requests separated by NUL bytes; ``--offset`` starts that far into
+it (so a later run against the same server does not replay tokens it still has cached).
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ import loadgen
 class Pool:
     """The requests, handed out in order, cycling."""
 
-    def __init__(self, requests: list[bytes]) -> None:
-        self.requests, self.sent = requests, 0
+    def __init__(self, requests: list[bytes], offset: int = 0) -> None:
+        self.requests, self.offset, self.sent = requests, offset, 0
 
     def next(self) -> bytes:
-        request = self.requests[self.sent % len(self.requests)]
+        request = self.requests[(self.offset + self.sent) % len(self.requests)]
         self.sent += 1
         return request
 
@@ -99,11 +100,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--pool-file", type=Path, required=True)
     parser.add_argument("--expect", default="", help="bytes one OK body must contain")
+    parser.add_argument("--offset", type=int, default=0, help="start this far into the pool")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=10.0)
     args = parser.parse_args()
-    pool = Pool([r for r in args.pool_file.read_bytes().split(b"\0") if r])
+    pool = Pool([r for r in args.pool_file.read_bytes().split(b"\0") if r], args.offset)
     import uvloop
 
     result = uvloop.run(run(args.port, pool, args.expect.encode(), args.concurrency,

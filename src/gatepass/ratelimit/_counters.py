@@ -46,15 +46,17 @@ class SlidingWindowCounters:
 
     def hit(
         self, key: tuple[str, ...], windows: tuple[Window, ...], now: float
-    ) -> tuple[Window | None, list[tuple[int, float]]]:
-        """The refusing window (None: counted everywhere) and ``(remaining, reset)`` per window."""
+    ) -> tuple[Window | None, list[int], list[float]]:
+        """The refusing window (None: counted everywhere), then per window the requests left
+        (0 for the refusing window) and when the next one frees up."""
         entry = self._entries.get(key)
         if entry is None or entry.windows != windows:
             if len(self._entries) >= self._sweep_at:
                 self._sweep(now)
             entry = self._entries[key] = _Entry(windows)
         refused: Window | None = None
-        states: list[tuple[int, float]] = []
+        lefts: list[int] = []
+        resets: list[float] = []
         for window, counts in zip(windows, entry.counts, strict=True):
             seconds, limit = window.seconds, window.limit
             position = now / seconds
@@ -64,12 +66,13 @@ class SlidingWindowCounters:
                 counts[0], counts[1] = bucket, 0
             left = 1 - position % 1  # share of the previous bucket still inside the window
             previous, current = counts[2], counts[1]
+            remaining = limit - int(previous * left + current)
             if refused is None:
-                if int(previous * left + current) + 1 > limit:
-                    refused = window
+                if remaining < 1:
+                    refused, remaining = window, 0
                 else:
                     current = counts[1] = current + 1
-            remaining = limit - int(previous * left + current)
+                    remaining -= 1
             if not (previous or current):
                 reset = now
             else:  # limits' get_window_stats: when the next request frees up
@@ -77,8 +80,9 @@ class SlidingWindowCounters:
                 reset = now + (until + seconds) % seconds if current else now + seconds
                 if previous:
                     reset = min(reset, now + until % (seconds / previous))
-            states.append((remaining if remaining > 0 else 0, reset))
-        return refused, states
+            lefts.append(remaining if remaining > 0 else 0)
+            resets.append(reset)
+        return refused, lefts, resets
 
     def _sweep(self, now: float) -> None:
         """Drop entries none of whose buckets is still the current or the previous one."""
