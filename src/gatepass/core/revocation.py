@@ -10,6 +10,7 @@ storage failure propagates (the shell answers 503), never a silent 200.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -89,15 +90,7 @@ async def revoke_grant(server: AuthorizationServer, client_id: str, grant_id: st
 async def revoke_outstanding(server: AuthorizationServer, client_id: str, *, actor: str) -> int:
     """Revoke every unexpired token issued to a client (found through the audit trail of
     issuance, which records each ``jti`` and ``exp``). Returns how many were revoked."""
-    await server.audit.flush()
-    now = server.clock.now()
-    since = now - server.config.access_token_ttl
-    revoked = 0
-    for ev in await server.stores.audit.find(client_id, "token.issued", since):
-        jti, exp = ev.details.get("jti"), ev.details.get("exp")
-        if isinstance(jti, str) and isinstance(exp, int | float) and exp > now:
-            await server.stores.revocations.revoke(jti, float(exp), now)
-            revoked += 1
+    revoked = await _revoke_issued(server, client_id, lambda details: True)
     server.audit.emit("client.tokens_revoked", "success", client_id=client_id, actor=actor,
                       count=revoked)
     return revoked
@@ -108,16 +101,25 @@ async def revoke_grant_tokens(
 ) -> int:
     """Revoke every unexpired access token issued to ``client_id`` under one grant (its
     ``token.issued`` events carry the ``grant_id``). Returns how many were revoked."""
-    await server.audit.flush()
-    now = server.clock.now()
-    since = now - server.config.access_token_ttl
-    revoked = 0
-    for ev in await server.stores.audit.find(client_id, "token.issued", since):
-        jti, exp = ev.details.get("jti"), ev.details.get("exp")
-        if (ev.details.get("grant_id") == grant_id and isinstance(jti, str)
-                and isinstance(exp, int | float) and exp > now):
-            await server.stores.revocations.revoke(jti, float(exp), now)
-            revoked += 1
+    revoked = await _revoke_issued(
+        server, client_id, lambda details: details.get("grant_id") == grant_id)
     server.audit.emit("grant.tokens_revoked", "success", client_id=client_id, actor=actor,
                       grant_id=grant_id, count=revoked)
+    return revoked
+
+
+async def _revoke_issued(server: AuthorizationServer, client_id: str,
+                         selected: Callable[[Mapping[str, Any]], bool]) -> int:
+    """Revoke the unexpired tokens of ``client_id``'s ``token.issued`` events that ``selected``
+    keeps; the audit buffer is flushed first so the newest issuances are seen."""
+    await server.audit.flush()
+    now = server.clock.now()
+    revoked = 0
+    for ev in await server.stores.audit.find(client_id, "token.issued",
+                                             now - server.config.access_token_ttl):
+        jti, exp = ev.details.get("jti"), ev.details.get("exp")
+        if (isinstance(jti, str) and isinstance(exp, int | float) and exp > now
+                and selected(ev.details)):
+            await server.stores.revocations.revoke(jti, float(exp), now)
+            revoked += 1
     return revoked
