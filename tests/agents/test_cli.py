@@ -73,7 +73,11 @@ async def cli(config: Path, *args: str, code: int = 0) -> str:
 
 async def cli_json(config: Path, *args: str) -> Any:
     # stdout only: the in-process server of this test logs audit lines on the shared stderr
-    return json.loads((await run_cli(config, *args, "--json")).stdout)
+    out = (await run_cli(config, *args, "--json")).stdout
+    try:
+        return json.loads(out)
+    except ValueError:
+        raise AssertionError((args, out[:600])) from None
 
 
 async def test_billing_issue_json_token_registers(hc: Harness, config: Path) -> None:
@@ -123,7 +127,7 @@ async def test_agents_approve_promote_and_audit(hc: Harness, config: Path) -> No
                                                "--reason", "owner vouches")
     assert (await hc.token(cid, secret, "agent:autonomous-deploy")).status_code == 200
 
-    shown = await cli(config, "agents", "show", cid)
+    shown = (await run_cli(config, "agents", "show", cid)).stdout
     assert json.loads(shown)["trust_level"] == 2
     listed = await cli_json(config, "agents", "list")
     assert [a["client_id"] for a in listed] == [cid]
