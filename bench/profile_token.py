@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,9 +54,8 @@ BREAKDOWN = [  # (label, file suffix, function): inclusive time of these functio
      "issue"),
     ("      Keyring.sign (joserfc ES256)", "gatepass/keys/keyring.py", "sign"),
     ("    Auditor.emit (event + callbacks)", "gatepass/core/audit.py", "emit"),
-    ("      audit log line (structlog)", "gatepass/observability/logging.py", "on_event"),
     ("  json_response", "gatepass/http/responses.py", "json_response"),
-    ("background: Auditor.flush (SQL INSERT)", "gatepass/core/audit.py", "flush"),
+    ("background: Auditor.flush (log lines, metrics, SQL)", "gatepass/core/audit.py", "flush"),
     ("background: Runtime.reload_keys", "gatepass/runtime.py", "reload_keys"),
 ]
 GROUPS = [  # (label, substrings of the code path); first match wins
@@ -135,26 +134,6 @@ async def timed(app: Any, scope: dict[str, Any], n: int, concurrency: int,
 # --- variants -----------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def _audit_executemany() -> Iterator[None]:
-    """SqlAuditLog.record with one cached executemany INSERT instead of a multi-VALUES one."""
-    from gatepass.storage.sql import _rows, stores
-    from gatepass.storage.sql.tables import audit_events
-
-    async def record(self: Any, events: Sequence[Any]) -> None:
-        rows = [_rows.event_row(e) for e in events]
-        if rows:
-            async with self._tx() as conn:
-                await conn.execute(audit_events.insert(), rows)
-
-    original = stores.SqlAuditLog.record
-    stores.SqlAuditLog.record = record  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        stores.SqlAuditLog.record = original  # type: ignore[method-assign]
-
-
-@contextlib.contextmanager
 def _no_audit() -> Iterator[None]:
     """Auditor.emit does nothing: no event, no log line, no metrics, no flush."""
     from gatepass.core.audit import Auditor
@@ -180,14 +159,10 @@ class Variant:
 VARIANTS = [
     Variant("floor app (bench/floor_app.py)", floor=True),
     Variant("gatepass as shipped (SQLite, INFO)"),
-    Variant("  audit INSERT as executemany", patch=_audit_executemany),
     Variant("  no audit log line (log WARNING)", log_level="WARNING"),
-    Variant("  both of the above", log_level="WARNING", patch=_audit_executemany),
     Variant("  memory store (no SQL at all)", backend="memory"),
     Variant("  no audit events at all", patch=_no_audit),
     Variant("  without the app's middleware", bare_stack=True),
-    Variant("  executemany + WARNING + no middleware", log_level="WARNING",
-            patch=_audit_executemany, bare_stack=True),
 ]
 
 

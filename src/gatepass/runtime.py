@@ -18,7 +18,7 @@ from gatepass.clock import Clock, SystemClock
 from gatepass.core.admin import Admin
 from gatepass.core.agents import AgentRegistrar
 from gatepass.core.attestation import AttestationVerifier
-from gatepass.core.audit import Auditor
+from gatepass.core.audit import Auditor, BatchObserver
 from gatepass.core.billing import BillingGate, FreeTierGate, PrepaidBillingGate
 from gatepass.core.client_auth.private_key_jwt import JwksFetcher
 from gatepass.core.config import AgentPolicy, AttestationIssuer, ServerConfig
@@ -178,7 +178,7 @@ async def open_runtime(
     clock: Clock | None = None,
     fetch_jwks: JwksFetcher | None = None,
     on_audit: Callable[[AuditEvent], None] | None = None,
-    on_audit_flush: Callable[[], None] | None = None,
+    on_audit_batch: BatchObserver | None = None,
     stores: Stores | None = None,
     migrate: bool = True,
     billing: BillingGate | None = None,
@@ -195,7 +195,7 @@ async def open_runtime(
     except BaseException:
         await stores.close()
         raise
-    auditor = Auditor(stores.audit, clock, on_audit, on_audit_flush)
+    auditor = Auditor(stores.audit, clock, on_audit, on_audit_batch)
     hasher = SecretHasher(pepper)
     server = AuthorizationServer(server_config(settings), stores, keyring, sealer, hasher, clock,
                                  auditor, fetch_jwks or _no_fetch)

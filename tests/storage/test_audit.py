@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from gatepass.models import AuditEvent
-from gatepass.storage.base import ConflictError, Stores
+from gatepass.storage.base import Stores
 
 T0 = 1_800_000_000.0
 
@@ -51,11 +49,18 @@ async def test_empty_batch_is_a_no_op(stores: Stores) -> None:
     assert await stores.audit.recent() == []
 
 
-async def test_duplicate_event_id_rejects_the_whole_batch(stores: Stores) -> None:
-    await stores.audit.record([event(1, event_id="e1")])
-    with pytest.raises(ConflictError):
-        await stores.audit.record([event(2, event_id="e2"), event(3, event_id="e1")])
-    assert [e.event_id for e in await stores.audit.recent()] == ["e1"]
+async def test_a_retried_batch_is_stored_once(stores: Stores) -> None:
+    first = event(1, event_id="e1")
+    await stores.audit.record([first])
+    retried = [event(2, event_id="e2"), event(3, event_id="e1"), event(4, event_id="e2")]
+    await stores.audit.record(retried)
+    assert [e.event_id for e in await stores.audit.recent()] == ["e2", "e1"]
+    assert (await stores.audit.recent())[1] == first  # the stored copy is kept as it was
+
+
+async def test_events_without_id_are_all_stored(stores: Stores) -> None:
+    await stores.audit.record([event(1), event(1)])
+    assert len(await stores.audit.recent()) == 2
 
 
 async def test_large_batch(stores: Stores) -> None:

@@ -75,6 +75,10 @@ class ServerConfig:
     jwks_max_age: int = 300
     registration_path: str = "/oauth/register"
     agent_registration_path: str = "/api/v1/agents/register"
+    _scope_index: Mapping[str, ScopeDef] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_scope_index", {s.name: s for s in reversed(self.scopes)})
 
     @property
     def token_endpoint(self) -> str:
@@ -85,4 +89,5 @@ class ServerConfig:
         return self.default_audience or self.issuer
 
     def scope(self, name: str) -> ScopeDef | None:
-        return next((s for s in self.scopes if s.name == name), None)
+        """The catalog entry named ``name`` (the first, should two share a name)."""
+        return self._scope_index.get(name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +33,7 @@ from gatepass.http.registration import registration_routes, terms_routes
 from gatepass.http.responses import json_response
 from gatepass.http.session import session_middleware
 from gatepass.http.wellknown import wellknown_routes
+from gatepass.jobs import Periodic
 from gatepass.observability.logging import audit_logger
 from gatepass.observability.metrics import CONTENT_TYPE_LATEST, Metrics, fan_out
 from gatepass.ratelimit import Limiter, Policy
@@ -45,23 +45,12 @@ from gatepass.runtime import (
     server_config,
 )
 from gatepass.settings import Settings
-from gatepass.storage.base import StorageError, Stores
+from gatepass.storage.base import Stores
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("gatepass.http")
 PROMOTION_INTERVAL = 300.0
-
-
-async def _every(seconds: float, job: Callable[[], Awaitable[Any]], name: str) -> None:
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await job()
-        except StorageError:
-            log.warning("background job %s: storage unavailable", name)
-        except Exception:
-            log.exception("background job %s failed", name)
 
 
 def create_app(
@@ -78,15 +67,13 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         metrics = Metrics()
-        audit_log = audit_logger()
         async with httpx.AsyncClient(timeout=settings.jwks_fetch_timeout) as http:
             fetcher = SafeJwksFetcher(http, development=settings.development)
             accounts = AccountLimiter(limiter, settings.agents.registrations_per_account_per_day)
             runtime = await open_runtime(settings, clock=clock, fetch_jwks=fetcher,
                                          billing=_billing_gate(settings, http),
                                          account_limiter=accounts,
-                                         on_audit=fan_out(audit_log, metrics.observe),
-                                         on_audit_flush=audit_log.flush,
+                                         on_audit_batch=fan_out(audit_logger(), metrics.observe),
                                          stores=stores,
                                          migrate=migrate)
             app.state.runtime = runtime
@@ -98,20 +85,15 @@ def create_app(
             app.router.routes.extend(console_routes(runtime, settings, login_limiter))
             demo = await EmbeddedDemo.open(runtime) if settings.demo_api else None  # /api/*
             app.router.routes.extend(demo.routes if demo is not None else [])
-            tasks = [
-                asyncio.create_task(_every(settings.audit_flush_interval,
-                                           runtime.server.audit.flush, "audit")),
-                asyncio.create_task(_every(settings.key_reload_interval,
-                                           runtime.reload_keys, "keys")),
-                asyncio.create_task(_every(60.0, _purge(runtime), "purge")),
-                asyncio.create_task(_every(PROMOTION_INTERVAL, _promote(runtime), "promotion")),
-            ]
+            jobs = Periodic()
+            jobs.every(settings.audit_flush_interval, runtime.server.audit.flush, "audit")
+            jobs.every(settings.key_reload_interval, runtime.reload_keys, "keys")
+            jobs.every(60.0, _purge(runtime), "purge")
+            jobs.every(PROMOTION_INTERVAL, _promote(runtime), "promotion")
             try:
                 yield
             finally:
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                await jobs.stop()  # a flush in progress ends first: nothing cut off half-written
                 if demo is not None:
                     await demo.aclose()
                 await runtime.close()  # flushes the audit trail and its log lines

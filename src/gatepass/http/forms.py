@@ -20,16 +20,20 @@ class PayloadTooLarge(InvalidRequest):
     status = 413
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    """The first value of a header (ASGI names are lower-case)."""
+_WANTED = (b"content-type", b"content-length", b"authorization")
+
+
+def _headers(scope: Scope) -> dict[bytes, str]:
+    """The first value of each header the form endpoints read, in one pass (ASGI names are
+    lower-case)."""
+    found: dict[bytes, str] = {}
     for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
+        if key in _WANTED and key not in found:
+            found[key] = value.decode("latin-1")
+    return found
 
 
-async def _read_capped(scope: Scope, receive: Receive, limit: int) -> bytes:
-    declared = _header(scope, b"content-length")
+async def _read_capped(receive: Receive, declared: str | None, limit: int) -> bytes:
     if declared is not None and (not (declared.isascii() and declared.isdigit())
                                  or int(declared) > limit):
         raise PayloadTooLarge(f"Request body larger than {limit} bytes")
@@ -46,7 +50,7 @@ async def _read_capped(scope: Scope, receive: Receive, limit: int) -> bytes:
             raise PayloadTooLarge(f"Request body larger than {limit} bytes")
         chunks.append(chunk)
         more = message.get("more_body", False)
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def read_oauth_request(request: Request, limit: int) -> OAuthRequest:
@@ -60,27 +64,30 @@ async def read_oauth_scope(scope: Scope, receive: Receive, limit: int) -> OAuthR
         raise InvalidRequest(
             "Use POST with application/x-www-form-urlencoded", status=405, headers={"Allow": "POST"}
         )
-    ctype = (_header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
+    headers = _headers(scope)
+    ctype = headers.get(b"content-type", "").split(";", 1)[0].strip().lower()
     if ctype != FORM_TYPE:
         raise InvalidRequest(f"Content-Type must be {FORM_TYPE}")
-    body = await _read_capped(scope, receive, limit)
+    body = await _read_capped(receive, headers.get(b"content-length"), limit)
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidRequest("Malformed form body") from exc
-    form: dict[str, str] = {}
+    form = dict(pairs)
     resources: list[str] = []
-    for name, value in pairs:
-        if name in MULTI_VALUED:
-            resources.append(value)
-        elif name in form:
-            raise InvalidRequest(f"Parameter {name!r} is repeated (RFC 6749 §3.2)")
-        else:
-            form[name] = value
+    if len(form) != len(pairs) or "resource" in form:  # repeats, or RFC 8707 resource values
+        form = {}
+        for name, value in pairs:
+            if name in MULTI_VALUED:
+                resources.append(value)
+            elif name in form:
+                raise InvalidRequest(f"Parameter {name!r} is repeated (RFC 6749 §3.2)")
+            else:
+                form[name] = value
     client = scope.get("client")
     return OAuthRequest(
         form=form,
-        authorization=_header(scope, b"authorization"),
+        authorization=headers.get(b"authorization"),
         resources=tuple(resources),
         remote_addr=client[0] if client else None,
     )

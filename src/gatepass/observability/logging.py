@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +26,7 @@ SENSITIVE_TEXT = re.compile(
     r"(eyJ[\w-]+\.[\w-]+\.[\w-]*|gps_[\w-]{20,}|gpr_[\w-]{20,}|(?i:basic|bearer)\s+[\w+/=.~-]{8,})"
 )
 REDACTED = "[redacted]"
+_AUDIT = logging.getLogger("gatepass.audit")
 
 
 def _scrub(value: Any) -> Any:
@@ -76,42 +79,54 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 class AuditLogWriter:
-    """Writes each audit event as one JSON line on stderr, in batches.
+    """Writes audit events as JSON lines on stderr, one write per batch.
 
-    It is on the token path (every issuance is logged), so it skips structlog's processor chain
-    (the record's shape is fixed and holds no secrets by construction; only free-text values go
-    through the token-shaped-string redaction) and buffers lines: ``flush`` writes them with one
-    call, on the audit flush interval and at shutdown.
+    It sees every issuance (the auditor hands it each flush's new events), so it skips
+    structlog's processor chain: the record's shape is fixed and holds no secrets by
+    construction; only free-text values go through the token-shaped-string redaction. The lines
+    are INFO records of ``gatepass.audit``: below the configured level nothing is formatted.
     """
 
-    def __init__(self, max_buffered: int = 10_000) -> None:
-        self._lines: list[bytes] = []
-        self._max = max_buffered
-
-    def __call__(self, ev: AuditEvent) -> None:
-        record: dict[str, Any] = {
-            "timestamp": _iso(ev.at), "level": "info", "logger": "gatepass.audit",
-            "event": ev.event, "outcome": ev.outcome, "client_id": ev.client_id,
-            "scopes": list(ev.scopes), "reason": _scrub(ev.reason), "actor": ev.actor,
-        }
-        for key, value in ev.details.items():
-            record[key] = REDACTED if SENSITIVE_KEYS.search(key) else _scrub(value)
-        self._lines.append(orjson.dumps(record, default=str))
-        if len(self._lines) >= self._max:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self._lines:
+    def __call__(self, events: Sequence[AuditEvent]) -> None:
+        if not _AUDIT.isEnabledFor(logging.INFO):
             return
-        lines, self._lines = self._lines, []
-        sys.stderr.write(b"\n".join(lines).decode() + "\n")
-        sys.stderr.flush()
+        lines = [orjson.dumps(_record(ev), default=str) for ev in events]
+        if lines:
+            sys.stderr.write(b"\n".join(lines).decode() + "\n")
+            sys.stderr.flush()
+
+
+def _record(ev: AuditEvent) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "timestamp": _iso(ev.at), "level": "info", "logger": "gatepass.audit",
+        "event": ev.event, "outcome": ev.outcome, "client_id": ev.client_id,
+        "scopes": ev.scopes, "reason": _scrub(ev.reason), "actor": ev.actor,
+    }
+    for key, value in ev.details.items():
+        record[key] = REDACTED if _sensitive_key(key) else _scrub(value)
+    return record
+
+
+@functools.lru_cache(maxsize=1024)
+def _sensitive_key(key: str) -> bool:
+    return SENSITIVE_KEYS.search(key) is not None
 
 
 def audit_logger() -> AuditLogWriter:
-    """The audit-event log writer (call it per event; ``flush`` it periodically)."""
+    """The audit-event log writer (an ``Auditor`` batch observer)."""
     return AuditLogWriter()
 
 
 def _iso(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="microseconds")
+    """``at`` as ISO 8601 UTC with microseconds (structlog's ``TimeStamper(fmt="iso")`` shape);
+    the date-time part is formatted once per second."""
+    sec = math.floor(at)
+    micros = round((at - sec) * 1_000_000)
+    if micros == 1_000_000:
+        sec, micros = sec + 1, 0
+    return f"{_second(sec)}.{micros:06d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _second(sec: int) -> str:
+    return datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")

@@ -114,7 +114,8 @@ class ReplayCache(Protocol):
 
 class AuditLog(Protocol):
     async def record(self, events: Sequence[AuditEvent]) -> None:
-        """Append events (batched by the caller)."""
+        """Append events (batched by the caller); an event whose ``event_id`` is stored already
+        is skipped, so a batch retried after an uncertain failure is stored once."""
 
     async def recent(self, limit: int = 100, client_id: str | None = None) -> list[AuditEvent]:
         """Newest first."""

@@ -180,7 +180,7 @@ class MemoryReplayCache:
 
 
 class MemoryAuditLog:
-    """The last ``max_events`` audit events; event ids are unique among those kept."""
+    """The last ``max_events`` audit events; an event whose id is already kept is skipped."""
 
     def __init__(self, max_events: int = 100_000) -> None:
         self._events: deque[AuditEvent] = deque()
@@ -188,10 +188,9 @@ class MemoryAuditLog:
         self._max = max_events
 
     async def record(self, events: Sequence[AuditEvent]) -> None:
-        ids = [e.event_id for e in events if e.event_id is not None]
-        if len(set(ids)) != len(ids) or self._ids.intersection(ids):
-            raise ConflictError("duplicate audit event id")
         for event in events:
+            if event.event_id is not None and event.event_id in self._ids:
+                continue  # stored already (a retried batch)
             if len(self._events) >= self._max:
                 self._ids.discard(self._events.popleft().event_id or "")
             self._events.append(event)

@@ -112,17 +112,18 @@ def to_key(row: Row) -> SigningKey:
     )
 
 
-def event_row(event: AuditEvent) -> dict[str, Any]:
+def event_json(event: AuditEvent) -> dict[str, Any]:
+    """An audit row as a JSON object (the whole batch is one JSON parameter)."""
     return {
         "event_id": event.event_id,
         "event": event.event,
         "outcome": event.outcome,
         "at": event.at,
         "client_id": event.client_id,
-        "scopes": list(event.scopes),
+        "scopes": event.scopes,
         "reason": event.reason,
         "actor": event.actor,
-        "details": dict(event.details),
+        "details": event.details if type(event.details) is dict else dict(event.details),
     }
 
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import Table, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -60,7 +61,26 @@ __all__ = [
     "open_sql_stores",
 ]
 
-_AUDIT_CHUNK = 500  # rows per multi-VALUES insert, well under SQLite's bound-parameter limit
+_AUDIT_CHUNK = 5000  # events per INSERT statement (one JSON parameter each)
+# The whole batch is one JSON parameter: an array of objects keyed by column.
+_AUDIT_INSERT = {
+    "sqlite": (
+        "INSERT INTO audit_events (event_id, event, outcome, at, client_id, scopes, reason,"
+        " actor, details) SELECT json_extract(value, '$.event_id'), json_extract(value, '$.event'),"
+        " json_extract(value, '$.outcome'), json_extract(value, '$.at'),"
+        " json_extract(value, '$.client_id'), json_extract(value, '$.scopes'),"
+        " json_extract(value, '$.reason'), json_extract(value, '$.actor'),"
+        " json_extract(value, '$.details') FROM json_each(?) WHERE true"
+        " ON CONFLICT (event_id) DO NOTHING"
+    ),
+    "postgresql": (
+        "INSERT INTO audit_events (event_id, event, outcome, at, client_id, scopes, reason,"
+        " actor, details) SELECT event_id, event, outcome, at, client_id, scopes, reason, actor,"
+        " details FROM json_to_recordset(%s::json) AS x(event_id text, event text, outcome text,"
+        " at float8, client_id text, scopes json, reason text, actor text, details json)"
+        " ON CONFLICT (event_id) DO NOTHING"
+    ),
+}
 
 
 def _integrity_error(exc: IntegrityError) -> Exception:
@@ -223,14 +243,15 @@ class SqlReplayCache(_SqlStore):
 
 class SqlAuditLog(_SqlStore):
     async def record(self, events: Sequence[AuditEvent]) -> None:
-        rows = [_rows.event_row(e) for e in events]
-        if not rows:
-            return
+        """One statement per chunk with the whole batch as a single JSON parameter: no per-row
+        binding (on SQLite each bound row would also hand the GIL back and forth with the
+        driver's thread). Ids already stored are skipped, so a retried batch is stored once."""
+        statement = _AUDIT_INSERT[self._engine.dialect.name]
         async with self._tx() as conn:
-            # executemany with one cached statement: a multi-row VALUES clause would be compiled
-            # anew for every batch size, which costs far more than the insert itself.
-            for start in range(0, len(rows), _AUDIT_CHUNK):
-                await conn.execute(audit_events.insert(), rows[start : start + _AUDIT_CHUNK])
+            for start in range(0, len(events), _AUDIT_CHUNK):
+                chunk = events[start : start + _AUDIT_CHUNK]
+                payload = orjson.dumps([_rows.event_json(e) for e in chunk]).decode()
+                await conn.exec_driver_sql(statement, (payload,))
 
     async def recent(self, limit: int = 100, client_id: str | None = None) -> list[AuditEvent]:
         c = audit_events.c
