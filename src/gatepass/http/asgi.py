@@ -20,4 +20,5 @@ def app() -> Starlette:
     path = os.environ.get("GATEPASS_CONFIG_FILE")
     settings = load_settings(Path(path) if path else None)
     configure_logging(settings.log_level)
-    return create_app(settings, migrate=os.environ.get("GATEPASS_MIGRATE", "1") != "0")
+    return create_app(settings, migrate=os.environ.get("GATEPASS_MIGRATE", "1") != "0",
+                      freeze_startup_objects=True)

@@ -3,7 +3,6 @@ registrations, and admin actions. One registry per app, served at ``/metrics``."
 
 from __future__ import annotations
 
-from collections import Counter as Counter_
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
@@ -29,16 +28,24 @@ class Metrics:
 
     def observe(self, events: Sequence[AuditEvent]) -> None:
         """Count a batch of events (an ``Auditor`` batch observer: counts lag by one flush)."""
-        by_name = Counter_((ev.event, ev.outcome) for ev in events)
-        for key, n in by_name.items():
-            self.events.labels(*key).inc(n)
-        grants = Counter_(str(ev.details.get("grant_type", "")) for ev in events
-                          if ev.event == "token.issued")
-        for grant, n in grants.items():
-            self.tokens.labels(grant).inc(n)
+        by_name: dict[tuple[str, str], int] = {}
+        issued: dict[str, int] = {}
+        refused: dict[str, int] = {}
         for ev in events:
-            if ev.event in ("token.refused", "token.revoke_refused"):
-                self.refusals.labels((ev.reason or "unknown").split(":", 1)[0]).inc()
+            key = (ev.event, ev.outcome)
+            by_name[key] = by_name.get(key, 0) + 1
+            if ev.event == "token.issued":
+                grant = str(ev.details.get("grant_type", ""))
+                issued[grant] = issued.get(grant, 0) + 1
+            elif ev.event in ("token.refused", "token.revoke_refused"):
+                error = (ev.reason or "unknown").split(":", 1)[0]
+                refused[error] = refused.get(error, 0) + 1
+        for (name, outcome), n in by_name.items():
+            self.events.labels(name, outcome).inc(n)
+        for grant, n in issued.items():
+            self.tokens.labels(grant).inc(n)
+        for error, n in refused.items():
+            self.refusals.labels(error).inc(n)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -26,12 +26,12 @@ class _Entry:
 
     def __init__(self, windows: tuple[Window, ...]) -> None:
         self.windows = windows
-        self.counts = [[-1, 0, 0] for _ in windows]
+        # (seconds, limit, counts) per window, unpacked once per request rather than per field
+        self.counts = tuple((w.seconds, w.limit, [-1, 0, 0]) for w in windows)
 
     def live(self, now: float) -> bool:
         """Whether any window's bucket is still the current or the previous one."""
-        pairs = zip(self.windows, self.counts, strict=True)
-        return any(int(now / w.seconds) <= counts[0] + 1 for w, counts in pairs)
+        return any(int(now / seconds) <= counts[0] + 1 for seconds, _, counts in self.counts)
 
 
 class SlidingWindowCounters:
@@ -57,8 +57,7 @@ class SlidingWindowCounters:
         refused: Window | None = None
         lefts: list[int] = []
         resets: list[float] = []
-        for window, counts in zip(windows, entry.counts, strict=True):
-            seconds, limit = window.seconds, window.limit
+        for index, (seconds, limit, counts) in enumerate(entry.counts):
             position = now / seconds
             bucket = int(position)
             if counts[0] != bucket:  # roll: the current bucket becomes the previous one
@@ -69,7 +68,7 @@ class SlidingWindowCounters:
             remaining = limit - int(previous * left + current)
             if refused is None:
                 if remaining < 1:
-                    refused, remaining = window, 0
+                    refused, remaining = windows[index], 0
                 else:
                     current = counts[1] = current + 1
                     remaining -= 1

@@ -43,7 +43,7 @@ from gatepass.ratelimit._counters import SlidingWindowCounters
 from gatepass.ratelimit._redis_counters import RedisSlidingWindows
 from gatepass.ratelimit.policy import Strategy, Window
 
-__all__ = ["Decision", "Limiter", "LimiterUnavailable", "WindowState"]
+__all__ = ["Decision", "Limiter", "LimiterUnavailable", "WindowState", "decision_of"]
 
 logger = logging.getLogger("gatepass.ratelimit")
 
@@ -153,20 +153,31 @@ class Limiter:
         """Seconds the storage is skipped after a failure."""
         return self._cooldown
 
+    def hit_local(
+        self, key: tuple[str, ...], windows: tuple[Window, ...], strategy: Strategy, now: float
+    ) -> tuple[Window | None, list[int], list[float]] | None:
+        """Count synchronously when the counters live in this process (``memory://``, sliding
+        window counter): (refusing window or None, requests left and reset per window). None
+        when the storage is elsewhere: use :meth:`hit`."""
+        if self._counters is None or strategy != "sliding-window-counter":
+            return None
+        return self._counters.hit(key, windows, now)
+
     async def hit(
         self, key: tuple[str, ...], windows: tuple[Window, ...], strategy: Strategy
     ) -> Decision:
         """Count one request under ``key`` in every window; raise if the storage is down."""
         now = self._clock.now()
+        local = self.hit_local(key, windows, strategy, now)
+        if local is not None:
+            return decision_of(windows, *local)
         counting = strategy == "sliding-window-counter"
-        if self._counters is not None and counting:
-            return _decision(windows, *self._counters.hit(key, windows, now))
         if now < self._down_until:
             raise LimiterUnavailable("rate-limit storage is cooling down", first=False)
         try:
             async with asyncio.timeout(self._timeout):
                 if self._redis is not None and counting:
-                    return _decision(windows, *await self._redis.hit(key, windows, now))
+                    return decision_of(windows, *await self._redis.hit(key, windows, now))
                 return await self._hit(self._strategies[strategy], key, windows)
         except self._errors as exc:
             self._down_until = now + self._cooldown
@@ -206,7 +217,8 @@ class Limiter:
             await self._pool.disconnect()
 
 
-def _decision(
+def decision_of(
     windows: tuple[Window, ...], refused: Window | None, lefts: list[int], resets: list[float]
 ) -> Decision:
+    """A ``Decision`` from per-window counts (in the order of ``windows``)."""
     return Decision(refused, tuple(map(WindowState, windows, lefts, resets)))

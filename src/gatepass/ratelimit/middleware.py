@@ -24,7 +24,7 @@ from typing import Any
 
 from gatepass.errors import OAuthError, RateLimitExceeded, TemporarilyUnavailable
 from gatepass.ratelimit._subject import subject_for
-from gatepass.ratelimit.limiter import Decision, Limiter, LimiterUnavailable
+from gatepass.ratelimit.limiter import Decision, Limiter, LimiterUnavailable, decision_of
 from gatepass.ratelimit.policy import Policy, Tier
 
 __all__ = ["Classifier", "RateLimitMiddleware", "always", "by_path_prefix"]
@@ -64,7 +64,7 @@ def by_path_prefix(prefixes: Mapping[str, str | None], default: str | None = "ap
 
 
 class _Compiled:
-    """A policy with its per-tier constant header bytes."""
+    """A policy with its constant header bytes: per tier, and per window (name, limit)."""
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -72,6 +72,28 @@ class _Compiled:
             name: [(b"x-ratelimit-tier", name.encode()), (b"ratelimit-policy", _policy(tier))]
             for name, tier in policy.tiers.items()
         }
+        self.window_bytes: dict[str, tuple[tuple[bytes, bytes], ...]] = {
+            name: tuple((w.name.encode(), b"%d" % w.limit) for w in tier.windows)
+            for name, tier in policy.tiers.items()
+        }
+
+    def headers(self, tier: Tier, lefts: list[int], resets: list[float], now: float) -> Headers:
+        """The tier's headers plus those of its binding window: the fewest requests left; on a
+        tie, the longer window (windows run shortest first)."""
+        b = len(lefts) - 1
+        for i in range(b - 1, -1, -1):
+            if lefts[i] < lefts[b]:
+                b = i
+        name, limit = self.window_bytes[tier.name][b]
+        remaining, reset = lefts[b], resets[b]
+        seconds = max(0, math.ceil(reset - now))
+        return [
+            *self.static[tier.name],
+            (b"x-ratelimit-limit", limit),
+            (b"x-ratelimit-remaining", b"%d" % remaining),
+            (b"x-ratelimit-reset", b"%d" % math.ceil(reset)),
+            (b"ratelimit", b'"%s";r=%d;t=%d' % (name, remaining, seconds)),
+        ]
 
 
 class RateLimitMiddleware:
@@ -100,16 +122,24 @@ class RateLimitMiddleware:
         compiled = self._by_class.get(endpoint, self._default)
         policy = compiled.policy
         tier, key = subject_for(scope, policy, endpoint)
-        try:
-            decision = await self.limiter.hit(key, tier.windows, policy.strategy)
-        except LimiterUnavailable as exc:
-            await self._unavailable(policy, endpoint, exc, scope, receive, send)
-            return
+        windows = tier.windows
         now = self.limiter.clock.now()
-        headers = compiled.static[tier.name] + _dynamic(decision, now)
-        if decision.allowed:
+        counted = self.limiter.hit_local(key, windows, policy.strategy, now)  # memory: no await
+        if counted is None:
+            try:
+                decision = await self.limiter.hit(key, windows, policy.strategy)
+            except LimiterUnavailable as exc:
+                await self._unavailable(policy, endpoint, exc, scope, receive, send)
+                return
+            now = self.limiter.clock.now()
+            counted = (decision.refused_by, [s.remaining for s in decision.states],
+                       [s.reset for s in decision.states])
+        refused, lefts, resets = counted
+        headers = compiled.headers(tier, lefts, resets, now)
+        if refused is None:
             await self.app(scope, receive, _adding(headers, send))
         else:
+            decision = decision_of(windows, refused, lefts, resets)
             await _send_error(send, _refusal(policy, decision, now), headers)
 
     async def _unavailable(
@@ -136,19 +166,6 @@ class RateLimitMiddleware:
 
 def _policy(tier: Tier) -> bytes:
     return ", ".join(f'"{w.name}";q={w.limit};w={w.seconds}' for w in tier.windows).encode()
-
-
-def _dynamic(decision: Decision, now: float) -> Headers:
-    state = decision.binding
-    remaining = max(0, state.remaining)
-    seconds = max(0, math.ceil(state.reset - now))
-    name = state.window.name.encode()
-    return [
-        (b"x-ratelimit-limit", b"%d" % state.window.limit),
-        (b"x-ratelimit-remaining", b"%d" % remaining),
-        (b"x-ratelimit-reset", b"%d" % math.ceil(state.reset)),
-        (b"ratelimit", b'"%s";r=%d;t=%d' % (name, remaining, seconds)),
-    ]
 
 
 def _refusal(policy: Policy, decision: Decision, now: float) -> RateLimitExceeded:
