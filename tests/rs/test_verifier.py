@@ -400,6 +400,24 @@ async def test_cache_key_is_the_whole_token(verifier: TokenVerifier, mint: Minte
     await assert_invalid(verifier, f"{header}.{payload}.AAAA")
 
 
+async def test_header_of_a_cached_token_skips_parsing_but_not_checks(
+    verifier: TokenVerifier, mint: Minter, clock: FrozenClock
+) -> None:
+    token = mint()
+    first = await verifier.authenticate(f"Bearer {token}")
+    for value in (f"bearer {token}", f"BEARER {token}", f"Bearer  {token}", f"Bearer {token} "):
+        assert await verifier.authenticate(value) is first  # same entry, however it is spelled
+    assert verifier.stats.signature_checks == 1
+    with pytest.raises(OAuthError) as info:  # still one credential only (RFC 6750 §3.1)
+        await verifier.authenticate([f"Bearer {token}", f"Bearer {token}"])
+    assert info.value.error == "invalid_request"
+    with pytest.raises(MissingToken):  # another scheme is not a bearer token, cached or not
+        await verifier.authenticate(f"Basic {token}")
+    clock.set(NOW + 300 + 30)
+    with pytest.raises(TokenExpired):  # the cache entry ends with the token
+        await verifier.authenticate(f"Bearer {token}")
+
+
 async def test_rsa_key_and_rs256(verifier: TokenVerifier, mint: Minter, keys: Keys) -> None:
     assert isinstance(keys.rs256, RSAKey)
     assert (await verifier.verify(mint(alg="RS256"))).token_id == "jti-1"

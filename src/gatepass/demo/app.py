@@ -116,6 +116,8 @@ def create_demo_api(
     app.state.demo = DemoParts(config, verifier, limiter, data)
     install_error_handlers(app)
     app.include_router(demo_router(require_scopes, data), prefix=prefix)
+    # The API first: every request walks the routes in order, and docs are the rare case.
+    app.router.routes.sort(key=lambda route: getattr(route, "path", None) in public)
     _add_metadata(app, config, documentation_url)
     _declare_security(app, config)
     app.add_middleware(BodyCap, limit=max_body_bytes)

@@ -44,44 +44,56 @@ class SlidingWindowCounters:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def hit(
+    def count(
         self, key: tuple[str, ...], windows: tuple[Window, ...], now: float
-    ) -> tuple[Window | None, list[int], list[float]]:
-        """The refusing window (None: counted everywhere), then per window the requests left
-        (0 for the refusing window) and when the next one frees up."""
+    ) -> tuple[_Entry, int, list[int]]:
+        """Count one request in every window up to the first refusal: the key's entry, the index
+        of the refusing window (-1: none), and per window the requests left (0 for the refusing
+        one). ``reset`` gives a window's reset when it is needed."""
         entry = self._entries.get(key)
         if entry is None or entry.windows != windows:
             if len(self._entries) >= self._sweep_at:
                 self._sweep(now)
             entry = self._entries[key] = _Entry(windows)
-        refused: Window | None = None
+        refused = -1
         lefts: list[int] = []
-        resets: list[float] = []
         for index, (seconds, limit, counts) in enumerate(entry.counts):
             position = now / seconds
             bucket = int(position)
             if counts[0] != bucket:  # roll: the current bucket becomes the previous one
                 counts[2] = counts[1] if counts[0] == bucket - 1 else 0
                 counts[0], counts[1] = bucket, 0
-            left = 1 - position % 1  # share of the previous bucket still inside the window
-            previous, current = counts[2], counts[1]
-            remaining = limit - int(previous * left + current)
-            if refused is None:
+            # the share of the previous bucket still inside the window weighs its count
+            remaining = limit - int(counts[2] * (1 - position % 1) + counts[1])
+            if refused < 0:
                 if remaining < 1:
-                    refused, remaining = windows[index], 0
+                    refused, remaining = index, 0
                 else:
-                    current = counts[1] = current + 1
+                    counts[1] += 1
                     remaining -= 1
-            if not (previous or current):
-                reset = now
-            else:  # limits' get_window_stats: when the next request frees up
-                until = left * seconds
-                reset = now + (until + seconds) % seconds if current else now + seconds
-                if previous:
-                    reset = min(reset, now + until % (seconds / previous))
             lefts.append(remaining if remaining > 0 else 0)
-            resets.append(reset)
-        return refused, lefts, resets
+        return entry, refused, lefts
+
+    @staticmethod
+    def reset(entry: _Entry, index: int, now: float) -> float:
+        """When the next request frees up in window ``index`` (``limits``' get_window_stats),
+        right after ``count`` at the same ``now``."""
+        seconds, _, (_, current, previous) = entry.counts[index]
+        if not (previous or current):
+            return now
+        until = (1 - now / seconds % 1) * seconds
+        reset = now + (until + seconds) % seconds if current else now + seconds
+        if previous:
+            reset = min(reset, now + until % (seconds / previous))
+        return reset
+
+    def hit(
+        self, key: tuple[str, ...], windows: tuple[Window, ...], now: float
+    ) -> tuple[Window | None, list[int], list[float]]:
+        """``count``, then every window's reset: (refusing window or None, lefts, resets)."""
+        entry, refused, lefts = self.count(key, windows, now)
+        resets = [self.reset(entry, i, now) for i in range(len(windows))]
+        return (windows[refused] if refused >= 0 else None), lefts, resets
 
     def _sweep(self, now: float) -> None:
         """Drop entries none of whose buckets is still the current or the previous one."""

@@ -153,24 +153,19 @@ class Limiter:
         """Seconds the storage is skipped after a failure."""
         return self._cooldown
 
-    def hit_local(
-        self, key: tuple[str, ...], windows: tuple[Window, ...], strategy: Strategy, now: float
-    ) -> tuple[Window | None, list[int], list[float]] | None:
-        """Count synchronously when the counters live in this process (``memory://``, sliding
-        window counter): (refusing window or None, requests left and reset per window). None
-        when the storage is elsewhere: use :meth:`hit`."""
-        if self._counters is None or strategy != "sliding-window-counter":
-            return None
-        return self._counters.hit(key, windows, now)
+    def local_counters(self, strategy: Strategy) -> SlidingWindowCounters | None:
+        """The in-process counters when they serve ``strategy`` (``memory://``, sliding window
+        counter): counting there needs no await. None when the storage is elsewhere."""
+        return self._counters if strategy == "sliding-window-counter" else None
 
     async def hit(
         self, key: tuple[str, ...], windows: tuple[Window, ...], strategy: Strategy
     ) -> Decision:
         """Count one request under ``key`` in every window; raise if the storage is down."""
         now = self._clock.now()
-        local = self.hit_local(key, windows, strategy, now)
+        local = self.local_counters(strategy)
         if local is not None:
-            return decision_of(windows, *local)
+            return decision_of(windows, *local.hit(key, windows, now))
         counting = strategy == "sliding-window-counter"
         if now < self._down_until:
             raise LimiterUnavailable("rate-limit storage is cooling down", first=False)

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from gatepass.errors import OAuthError, RateLimitExceeded, TemporarilyUnavailable
-from gatepass.ratelimit._subject import subject_for
+from gatepass.ratelimit._subject import PRINCIPAL_SCOPE_KEY, subject_for
 from gatepass.ratelimit.limiter import Decision, Limiter, LimiterUnavailable, decision_of
 from gatepass.ratelimit.policy import Policy, Tier
 
@@ -38,6 +38,7 @@ Classifier = Callable[[Scope], str | None]
 Headers = list[tuple[bytes, bytes]]
 
 logger = logging.getLogger("gatepass.ratelimit")
+_SUBJECTS_MAX = 4096
 
 
 def always(endpoint_class: str = "api") -> Classifier:
@@ -66,8 +67,9 @@ def by_path_prefix(prefixes: Mapping[str, str | None], default: str | None = "ap
 class _Compiled:
     """A policy with its constant header bytes: per tier, and per window (name, limit)."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, limiter: Limiter) -> None:
         self.policy = policy
+        self.counters = limiter.local_counters(policy.strategy)  # None: count with ``hit``
         self.static: dict[str, Headers] = {
             name: [(b"x-ratelimit-tier", name.encode()), (b"ratelimit-policy", _policy(tier))]
             for name, tier in policy.tiers.items()
@@ -77,15 +79,9 @@ class _Compiled:
             for name, tier in policy.tiers.items()
         }
 
-    def headers(self, tier: Tier, lefts: list[int], resets: list[float], now: float) -> Headers:
-        """The tier's headers plus those of its binding window: the fewest requests left; on a
-        tie, the longer window (windows run shortest first)."""
-        b = len(lefts) - 1
-        for i in range(b - 1, -1, -1):
-            if lefts[i] < lefts[b]:
-                b = i
-        name, limit = self.window_bytes[tier.name][b]
-        remaining, reset = lefts[b], resets[b]
+    def headers(self, tier: Tier, index: int, remaining: int, reset: float, now: float) -> Headers:
+        """The tier's headers plus those of its binding window ``index``."""
+        name, limit = self.window_bytes[tier.name][index]
         seconds = max(0, math.ceil(reset - now))
         return [
             *self.static[tier.name],
@@ -94,6 +90,16 @@ class _Compiled:
             (b"x-ratelimit-reset", b"%d" % math.ceil(reset)),
             (b"ratelimit", b'"%s";r=%d;t=%d' % (name, remaining, seconds)),
         ]
+
+
+def _binding(lefts: list[int]) -> int:
+    """The binding window: the fewest requests left; on a tie, the longer window (windows run
+    shortest first)."""
+    b = len(lefts) - 1
+    for i in range(b - 1, -1, -1):
+        if lefts[i] < lefts[b]:
+            b = i
+    return b
 
 
 class RateLimitMiddleware:
@@ -110,9 +116,28 @@ class RateLimitMiddleware:
     ) -> None:
         self.app = app
         self.limiter = limiter
-        self._default = _Compiled(policy if policy is not None else Policy())
-        self._by_class = {c: _Compiled(p) for c, p in (policies or {}).items()}
+        self._default = _Compiled(policy if policy is not None else Policy(), limiter)
+        self._by_class = {c: _Compiled(p, limiter) for c, p in (policies or {}).items()}
         self._classify = classify or always()
+        self._now = limiter.clock.now
+        # (principal, compiled, endpoint, tier, key) by id(principal): a hot token's principal
+        # is one cached object, so its tier and key are worked out once. The entry holds the
+        # principal, so its id cannot be reused while the entry exists.
+        self._subjects: dict[int, tuple[Any, _Compiled, str, Tier, tuple[str, ...]]] = {}
+
+    def _subject(self, scope: Scope, compiled: _Compiled, endpoint: str
+                 ) -> tuple[Tier, tuple[str, ...]]:
+        principal = scope.get(PRINCIPAL_SCOPE_KEY)
+        known = self._subjects.get(id(principal)) if principal is not None else None
+        if known is not None and known[0] is principal and known[1] is compiled \
+                and known[2] == endpoint:
+            return known[3], known[4]
+        tier, key = subject_for(scope, compiled.policy, endpoint)
+        if principal is not None and key[2] == "client":
+            if len(self._subjects) >= _SUBJECTS_MAX:
+                self._subjects.clear()
+            self._subjects[id(principal)] = (principal, compiled, endpoint, tier, key)
+        return tier, key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self._classify(scope) if scope["type"] == "http" else None
@@ -121,25 +146,32 @@ class RateLimitMiddleware:
             return
         compiled = self._by_class.get(endpoint, self._default)
         policy = compiled.policy
-        tier, key = subject_for(scope, policy, endpoint)
+        tier, key = self._subject(scope, compiled, endpoint)
         windows = tier.windows
-        now = self.limiter.clock.now()
-        counted = self.limiter.hit_local(key, windows, policy.strategy, now)  # memory: no await
-        if counted is None:
+        counters = compiled.counters
+        if counters is not None:  # in this process: count without awaiting
+            now = self._now()
+            entry, refused, lefts = counters.count(key, windows, now)
+            if refused < 0:
+                b = _binding(lefts)
+                headers = compiled.headers(tier, b, lefts[b], counters.reset(entry, b, now), now)
+                await self.app(scope, receive, _adding(headers, send))
+                return
+            resets = [counters.reset(entry, i, now) for i in range(len(windows))]
+            decision = decision_of(windows, windows[refused], lefts, resets)
+        else:
             try:
                 decision = await self.limiter.hit(key, windows, policy.strategy)
             except LimiterUnavailable as exc:
                 await self._unavailable(policy, endpoint, exc, scope, receive, send)
                 return
             now = self.limiter.clock.now()
-            counted = (decision.refused_by, [s.remaining for s in decision.states],
-                       [s.reset for s in decision.states])
-        refused, lefts, resets = counted
-        headers = compiled.headers(tier, lefts, resets, now)
-        if refused is None:
+        lefts = [s.remaining for s in decision.states]
+        b = _binding(lefts)
+        headers = compiled.headers(tier, b, lefts[b], decision.states[b].reset, now)
+        if decision.allowed:
             await self.app(scope, receive, _adding(headers, send))
         else:
-            decision = decision_of(windows, refused, lefts, resets)
             await _send_error(send, _refusal(policy, decision, now), headers)
 
     async def _unavailable(

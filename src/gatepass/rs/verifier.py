@@ -87,6 +87,14 @@ class TokenVerifier:
         """Verify the bearer token in a request's ``Authorization`` header value(s)."""
         if authorization is None or isinstance(authorization, str):
             authorization = [] if authorization is None else [authorization]
+        if len(authorization) == 1:
+            value = authorization[0]
+            # A token verified before is found by its digest alone: a cache entry exists only
+            # for exactly this token, which passed every check when it was stored.
+            if value[:7].lower() == "bearer " and len(value) <= self.config.max_token_bytes + 7:
+                principal = await self._cached(value[7:])
+                if principal is not None:
+                    return principal
         token = extract_bearer(
             authorization,
             max_token_bytes=self.config.max_token_bytes,
@@ -100,16 +108,25 @@ class TokenVerifier:
             raise InvalidToken(f"Access token exceeds {self.config.max_token_bytes} bytes")
         if not token.isascii():
             raise InvalidToken("The access token is not ASCII")
+        principal = await self._cached(token)
+        if principal is not None:
+            return principal
+        principal = await self._verify_uncached(token, self.clock.now())
         digest = token_digest(token)
-        now = self.clock.now()
-        principal = self._cache.get(digest, now)
+        await self._check_revoked(principal, token, digest)
+        self._cache.put(digest, principal)
+        return principal
+
+    async def _cached(self, token: str) -> Principal | None:
+        """The cached principal of a token verified before and not revoked since; None when
+        the token is not in the cache (or not ASCII)."""
+        if not token.isascii():
+            return None
+        digest = token_digest(token)
+        principal = self._cache.get(digest, self.clock.now())
         if principal is not None:
             self.stats.cache_hits += 1
             await self._check_revoked(principal, token, digest)
-            return principal
-        principal = await self._verify_uncached(token, now)
-        await self._check_revoked(principal, token, digest)
-        self._cache.put(digest, principal)
         return principal
 
     def forget(self, token: str) -> None:
