@@ -62,22 +62,20 @@ __all__ = [
 ]
 
 _AUDIT_CHUNK = 5000  # events per INSERT statement (one JSON parameter each)
-# The whole batch is one JSON parameter: an array of objects keyed by column.
+# The whole batch is one JSON parameter: an array of rows, each an array in this column order.
 _AUDIT_INSERT = {
     "sqlite": (
         "INSERT INTO audit_events (event_id, event, outcome, at, client_id, scopes, reason,"
-        " actor, details) SELECT json_extract(value, '$.event_id'), json_extract(value, '$.event'),"
-        " json_extract(value, '$.outcome'), json_extract(value, '$.at'),"
-        " json_extract(value, '$.client_id'), json_extract(value, '$.scopes'),"
-        " json_extract(value, '$.reason'), json_extract(value, '$.actor'),"
-        " json_extract(value, '$.details') FROM json_each(?) WHERE true"
+        " actor, details) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+        " json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'),"
+        " json_extract(value, '$[5]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'),"
+        " json_extract(value, '$[8]') FROM json_each(?) WHERE true"
         " ON CONFLICT (event_id) DO NOTHING"
     ),
     "postgresql": (
         "INSERT INTO audit_events (event_id, event, outcome, at, client_id, scopes, reason,"
-        " actor, details) SELECT event_id, event, outcome, at, client_id, scopes, reason, actor,"
-        " details FROM json_to_recordset(%s::json) AS x(event_id text, event text, outcome text,"
-        " at float8, client_id text, scopes json, reason text, actor text, details json)"
+        " actor, details) SELECT e->>0, e->>1, e->>2, (e->>3)::float8, e->>4, e->5, e->>6,"
+        " e->>7, e->8 FROM json_array_elements(%s::json) AS e"
         " ON CONFLICT (event_id) DO NOTHING"
     ),
 }
@@ -250,7 +248,7 @@ class SqlAuditLog(_SqlStore):
         async with self._tx() as conn:
             for start in range(0, len(events), _AUDIT_CHUNK):
                 chunk = events[start : start + _AUDIT_CHUNK]
-                payload = orjson.dumps([_rows.event_json(e) for e in chunk]).decode()
+                payload = orjson.dumps([_rows.event_values(e) for e in chunk]).decode()
                 await conn.exec_driver_sql(statement, (payload,))
 
     async def recent(self, limit: int = 100, client_id: str | None = None) -> list[AuditEvent]:
