@@ -341,12 +341,15 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         for row in rows:
             print(f"  {row['scenario']:<18} {row['workers']} worker(s): "
                   + ", ".join(f"{v:,}" for v in row["all_rps"]))
+    # The target is per core: the pinned one-worker rows. With two workers the server shares both
+    # cores with the load generator (and Postgres), so those rows are reported, not judged.
     key = "paired" if args.rounds > 1 else "ratio"
-    ratios = [r[key] for r in rows if r.get(key) is not None]
+    ratios = [r[key] for r in rows if r.get(key) is not None and r["workers"] == 1]
     if ratios:
         verdict = "met" if min(ratios) >= TARGET_RATIO else "NOT met"
         what = "median of per-round ratios" if key == "paired" else "real/floor"
-        print(f"\nTarget >= {TARGET_RATIO:.0%} ({what}): {verdict} (lowest {min(ratios):.1%}).")
+        print(f"\nTarget >= {TARGET_RATIO:.0%} (1 worker, {what}): {verdict} "
+              f"(lowest {min(ratios):.1%}).")
     if any(r.get("other_cpu_pct", 0) > 10 for r in rows):
         print("Other processes used the CPU during some runs (column 'other'): tokens/s and "
               "real/floor are low there;\n'tok/CPU-s' (tokens per second of server CPU) and "
