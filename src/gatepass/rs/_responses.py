@@ -96,7 +96,7 @@ def check_scopes(
     if principal is None:
         raise missing_token(config.token_endpoint)
     held = principal.scopes
-    if all(s in held for s in required):  # the usual case: no implication needed
+    if held.issuperset(required):  # the usual case: no implication needed
         return principal
     granted = expand_implied(held, config.scope_implications)
     if all(s in granted for s in required):
