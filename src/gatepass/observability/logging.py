@@ -29,7 +29,12 @@ REDACTED = "[redacted]"
 _AUDIT = logging.getLogger("gatepass.audit")
 
 
+_PLAIN = frozenset({int, float, bool, type(None)})  # nothing to redact in these exact types
+
+
 def _scrub(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, str):
         return SENSITIVE_TEXT.sub(REDACTED, value)
     if isinstance(value, dict):
