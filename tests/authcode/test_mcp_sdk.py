@@ -28,12 +28,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from examples.mcp_server.client import MemoryTokenStorage
 from mcp.client.auth import OAuthClientProvider
 from mcp.shared.auth import (
     AuthorizationCodeResult,
-    OAuthClientInformationFull,
     OAuthClientMetadata,
-    OAuthToken,
 )
 from pydantic import AnyUrl
 from starlette.applications import Starlette
@@ -94,26 +93,6 @@ def _certificates(tmp: Path) -> tuple[Path, Path, Path]:
     return paths
 
 
-class MemoryStorage:
-    """The SDK's ``TokenStorage``, in memory."""
-
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client = client_info
-
-
 @dataclass
 class World:
     issuer: str
@@ -169,7 +148,7 @@ async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
                     browser)
 
 
-def _provider(world: World, storage: MemoryStorage, *, cimd: bool,
+def _provider(world: World, storage: MemoryTokenStorage, *, cimd: bool,
               method: str | None) -> OAuthClientProvider:
     """An SDK provider whose redirect handler plays the owner's browser."""
     result: dict[str, AuthorizationCodeResult] = {}
@@ -202,7 +181,7 @@ def _provider(world: World, storage: MemoryStorage, *, cimd: bool,
 async def test_mcp_sdk_oauth_client_provider_full_flow(
     world: World, cimd: bool, method: str | None
 ) -> None:
-    storage = MemoryStorage()
+    storage = MemoryTokenStorage()
     provider = _provider(world, storage, cimd=cimd, method=method)
     async with httpx2.AsyncClient(auth=provider, verify=world.ca, timeout=20.0) as client:
         resp = await client.get(world.mcp_url)
@@ -210,8 +189,8 @@ async def test_mcp_sdk_oauth_client_provider_full_flow(
         body = resp.json()
         assert world.browser.owner is not None
         assert body["sub"] == world.browser.owner.owner_id  # agent acting for its owner
-        assert storage.client is not None
-        client_id = storage.client.client_id
+        assert storage.client_info is not None
+        client_id = storage.client_info.client_id
         assert body["client_id"] == client_id
         assert (client_id == world.cimd_url) is cimd
         assert body["scopes"] == ["read:projects"]
@@ -225,7 +204,7 @@ async def test_mcp_sdk_oauth_client_provider_full_flow(
 
     reuse = await world.browser.http.post("/oauth/token", data={
         "grant_type": "refresh_token", "refresh_token": first_refresh, "client_id": client_id,
-        **({"client_secret": storage.client.client_secret}
-           if storage.client.client_secret else {})})
+        **({"client_secret": storage.client_info.client_secret}
+           if storage.client_info.client_secret else {})})
     assert reuse.status_code == 400
     assert reuse.json()["error"] == "invalid_grant"  # and the family is revoked

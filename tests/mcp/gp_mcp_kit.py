@@ -27,7 +27,7 @@ import uvicorn
 from cryptography.fernet import Fernet
 from examples.mcp_server import create_app as create_mcp_app
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthToken
+from mcp.shared.auth import AuthorizationCodeResult
 
 from gatepass.clock import SystemClock
 from gatepass.core.admin import CreatedClient
@@ -66,26 +66,6 @@ async def serve(app: Any, sock: socket.socket) -> AsyncIterator[None]:
         server.should_exit = True
         await asyncio.wait_for(task, TIMEOUT)
         sock.close()
-
-
-class MemoryStorage:
-    """The SDK's ``TokenStorage`` protocol, in memory."""
-
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client_info: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client_info
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client_info = client_info
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Literal
 
 import pytest
 from examples.mcp_server import BASE_SCOPE
-from examples.mcp_server.client import call
-from gp_mcp_kit import MemoryStorage, Recorder, Stack, connect
+from examples.mcp_server.client import MemoryTokenStorage, call
+from gp_mcp_kit import Recorder, Stack, connect
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.auth.extensions.client_credentials import (
     ClientCredentialsOAuthProvider,
@@ -30,7 +30,7 @@ from gatepass.agent import generate_key, public_jwks
 pytestmark = pytest.mark.slow
 
 
-def _assert_discovered_and_bound(stack: Stack, rec: Recorder, storage: MemoryStorage) -> None:
+def _assert_discovered_and_bound(stack: Stack, rec: Recorder, storage: MemoryTokenStorage) -> None:
     """401 with resource_metadata -> RFC 9728 document -> RFC 8414 -> token for this server."""
     first = rec.seen[0]
     assert (first.path, first.status) == ("/mcp", 401)
@@ -54,7 +54,7 @@ async def test_client_credentials_with_a_secret(
 ) -> None:
     created = await stack.client()
     assert created.secret is not None
-    storage, rec = MemoryStorage(), Recorder()
+    storage, rec = MemoryTokenStorage(), Recorder()
     provider = ClientCredentialsOAuthProvider(
         stack.mcp_url, storage, created.client.client_id, created.secret,
         token_endpoint_auth_method=method, issuer=stack.issuer)
@@ -84,7 +84,7 @@ async def test_client_credentials_with_private_key_jwt(stack: Stack) -> None:
     cid = created.client.client_id
     signer = SignedJWTParameters(issuer=cid, subject=cid, signing_key=key.as_pem(private=True)
                                  .decode(), signing_algorithm="ES256", lifetime_seconds=60)
-    storage, rec = MemoryStorage(), Recorder()
+    storage, rec = MemoryTokenStorage(), Recorder()
     provider = PrivateKeyJWTOAuthProvider(stack.mcp_url, storage, cid,
                                           signer.create_assertion_provider(), issuer=stack.issuer)
     async with connect(stack.mcp_url, provider, rec) as client:
@@ -102,7 +102,7 @@ async def test_authorization_code_with_dynamic_registration(stack: Stack) -> Non
         client_name="MCP test client", redirect_uris=["http://127.0.0.1:9/callback"],
         grant_types=["authorization_code", "refresh_token"], response_types=["code"],
         token_endpoint_auth_method="none")  # fmt: skip
-    storage, rec = MemoryStorage(), Recorder()
+    storage, rec = MemoryTokenStorage(), Recorder()
     async with stack.owner_browser() as owner:
         provider = OAuthClientProvider(stack.mcp_url, metadata, storage,
                                        owner.redirect_handler, owner.callback_handler)

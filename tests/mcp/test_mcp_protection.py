@@ -18,13 +18,13 @@ from examples.mcp_server import (
     SCOPES_META_KEY,
     TOOL_SCOPES,
 )
+from examples.mcp_server.client import MemoryTokenStorage
 from examples.mcp_server.guard import INSUFFICIENT_SCOPE_CODE
 from examples.mcp_server.tools import add_tools
 from gp_mcp_kit import (
     ALL_SCOPES,
     TIMEOUT,
     BearerAuth,
-    MemoryStorage,
     Recorder,
     Stack,
     chain,
@@ -58,7 +58,7 @@ def _metadata_url(stack: Stack) -> str:
 
 def _provider(stack: Stack, client_id: str, secret: str | None) -> ClientCredentialsOAuthProvider:
     assert secret is not None
-    return ClientCredentialsOAuthProvider(stack.mcp_url, MemoryStorage(), client_id, secret,
+    return ClientCredentialsOAuthProvider(stack.mcp_url, MemoryTokenStorage(), client_id, secret,
                                           issuer=stack.issuer)
 
 
