@@ -7,8 +7,8 @@ from typing import Any
 
 from gp_http_kit import ISSUER, Served, unverified_claims
 
-from gatepass.storage.base import StorageError
 from gatepass.storage.memory import open_memory_stores
+from gp_doubles import FailingStore
 
 INACTIVE = {"active": False}
 
@@ -128,36 +128,22 @@ async def test_rfc7009_s2_1_revocation_requires_client_authentication(served: Se
     assert (await introspect(served, (cid, secret), token)).json()["active"] is True
 
 
-class DownRevocations:
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.down = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def revoke(self, jti: str, expires_at: float, revoked_at: float) -> None:
-        if self.down:
-            raise StorageError("revocation store down")
-        await self._inner.revoke(jti, expires_at, revoked_at)
-
-
 async def test_rfc7009_s2_2_1_storage_failure_is_503_temporarily_unavailable(
     serve: Any, clock: Any
 ) -> None:
     base = open_memory_stores(clock)
-    down = DownRevocations(base.revocations)
+    down = FailingStore(base.revocations, "revoke")
     async with serve(stores=dataclasses.replace(base, revocations=down)) as s:
         cid, secret = await s.secret_client()
         token = await s.access_token(cid, secret)
-        down.down = True
+        down.fail = True
         resp = await revoke(s, (cid, secret), token)
         assert resp.status_code == 503
         assert resp.json() == {"error": "temporarily_unavailable",
                                "error_description": "Storage is unavailable; retry later"}
         assert resp.headers["retry-after"] == "5"
         assert resp.headers["cache-control"] == "no-store"
-        down.down = False
+        down.fail = False
         assert (await introspect(s, (cid, secret), token)).json()["active"] is True
         assert (await revoke(s, (cid, secret), token)).status_code == 200
         assert (await introspect(s, (cid, secret), token)).json() == INACTIVE

@@ -13,6 +13,7 @@ from gatepass.errors import OAuthError
 from gatepass.keys import generate_key
 from gatepass.storage.base import StorageError
 from gatepass.storage.memory import open_memory_stores
+from gp_doubles import FailingStore
 
 from .conftest import ISSUER, Harness, HarnessFactory, assert_oauth_error, basic, unverified_parts
 
@@ -217,32 +218,11 @@ async def test_rfc7009_s2_1_revocation_entry_expires_with_the_token(h: Harness) 
         (unverified_parts(token)[1]["jti"], exp)]
 
 
-class FailingRevocations:
-    """The memory revocation store, with writes and reads that fail on demand."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.fail = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def revoke(self, jti: str, expires_at: float, revoked_at: float) -> None:
-        if self.fail:
-            raise StorageError("connection lost")
-        await self.inner.revoke(jti, expires_at, revoked_at)
-
-    async def is_revoked(self, jti: str) -> bool:
-        if self.fail:
-            raise StorageError("connection lost")
-        return bool(await self.inner.is_revoked(jti))
-
-
 async def test_rfc7009_s2_2_1_storage_failure_is_raised_not_silently_ok(
     make_harness: HarnessFactory, clock: Any
 ) -> None:
     base = open_memory_stores(clock)
-    failing = FailingRevocations(base.revocations)
+    failing = FailingStore(base.revocations, "revoke", "is_revoked")
     async with make_harness(stores=dataclasses.replace(base, revocations=failing)) as h:
         cid, secret = await h.secret_client()
         token = await h.token_for(cid, secret)

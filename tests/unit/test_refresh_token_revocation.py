@@ -16,6 +16,7 @@ from gatepass.errors import OAuthError
 from gatepass.models import AuthorizationCode, Client, Owner
 from gatepass.storage.base import StorageError
 from gatepass.storage.memory import open_memory_stores
+from gp_doubles import FailingStore
 
 from .conftest import Harness, HarnessFactory, assert_oauth_error, b64url, basic, unverified_parts
 
@@ -194,28 +195,12 @@ async def test_rfc7009_s2_2_an_expired_refresh_token_still_revokes_live_access_t
     assert await introspect(h, a, last["access_token"]) == INACTIVE
 
 
-class FailingGrants:
-    """The memory grant store, with lookups that fail on demand."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.fail = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def find_refresh(self, digest: str) -> Any:
-        if self.fail:
-            raise StorageError("connection lost")
-        return await self.inner.find_refresh(digest)
-
-
 @pytest.mark.parametrize("hint", [None, "refresh_token"])
 async def test_rfc7009_s2_2_1_refresh_lookup_failure_is_raised_not_silently_ok(
     make_harness: HarnessFactory, clock: Any, hint: str | None
 ) -> None:
     base = open_memory_stores(clock)
-    failing = FailingGrants(base.grants)
+    failing = FailingStore(base.grants, "find_refresh")
     async with make_harness(stores=dataclasses.replace(base, grants=failing)) as h:
         a = await confidential(h)
         tokens = await code_grant(h, a)
@@ -234,7 +219,7 @@ async def test_rfc7009_s2_1_the_hint_only_orders_the_lookups(
 ) -> None:
     """An access token never needs the grant store unless the hint says refresh_token first."""
     base = open_memory_stores(clock)
-    failing = FailingGrants(base.grants)
+    failing = FailingStore(base.grants, "find_refresh")
     async with make_harness(stores=dataclasses.replace(base, grants=failing)) as h:
         a = await confidential(h)
         tokens = await code_grant(h, a)
