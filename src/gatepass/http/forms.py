@@ -75,7 +75,7 @@ async def read_oauth_scope(scope: Scope, receive: Receive, limit: int) -> OAuthR
         raise InvalidRequest("Malformed form body") from exc
     form = dict(pairs)
     resources: list[str] = []
-    if len(form) != len(pairs) or "resource" in form:  # repeats, or RFC 8707 resource values
+    if len(form) != len(pairs) or not MULTI_VALUED.isdisjoint(form):  # repeats, or resource
         form = {}
         for name, value in pairs:
             if name in MULTI_VALUED:

@@ -46,18 +46,16 @@ class SlidingWindowCounters:
 
     def count(
         self, key: tuple[str, ...], windows: tuple[Window, ...], now: float
-    ) -> tuple[_Entry, int, list[int], int]:
+    ) -> tuple[_Entry, int, list[int]]:
         """Count one request in every window up to the first refusal: the key's entry, the index
-        of the refusing window (-1: none), per window the requests left (0 for the refusing
-        one), and the binding window: the fewest left, on a tie the later (longer) one.
-        ``reset`` gives a window's reset when it is needed."""
+        of the refusing window (-1: none), and per window the requests left (0 for the refusing
+        one). ``reset`` gives a window's reset when it is needed."""
         entry = self._entries.get(key)
         if entry is None or entry.windows != windows:
             if len(self._entries) >= self._sweep_at:
                 self._sweep(now)
             entry = self._entries[key] = _Entry(windows)
-        refused = binding = -1
-        fewest = 0
+        refused = -1
         lefts: list[int] = []
         for index, (seconds, limit, counts) in enumerate(entry.counts):
             position = now / seconds
@@ -73,12 +71,8 @@ class SlidingWindowCounters:
                 else:
                     counts[1] += 1
                     remaining -= 1
-            if remaining < 0 or refused == index:
-                remaining = 0
-            if binding < 0 or remaining <= fewest:
-                binding, fewest = index, remaining
-            lefts.append(remaining)
-        return entry, refused, lefts, binding
+            lefts.append(0 if remaining < 0 or refused == index else remaining)
+        return entry, refused, lefts
 
     @staticmethod
     def reset(entry: _Entry, index: int, now: float) -> float:
@@ -97,7 +91,7 @@ class SlidingWindowCounters:
         self, key: tuple[str, ...], windows: tuple[Window, ...], now: float
     ) -> tuple[Window | None, list[int], list[float]]:
         """``count``, then every window's reset: (refusing window or None, lefts, resets)."""
-        entry, refused, lefts, _ = self.count(key, windows, now)
+        entry, refused, lefts = self.count(key, windows, now)
         resets = [self.reset(entry, i, now) for i in range(len(windows))]
         return (windows[refused] if refused >= 0 else None), lefts, resets
 

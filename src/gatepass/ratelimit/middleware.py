@@ -151,8 +151,9 @@ class RateLimitMiddleware:
         counters = compiled.counters
         if counters is not None:  # in this process: count without awaiting
             now = self._now()
-            entry, refused, lefts, b = counters.count(key, windows, now)
+            entry, refused, lefts = counters.count(key, windows, now)
             if refused < 0:
+                b = _binding(lefts)
                 headers = compiled.headers(tier, b, lefts[b], counters.reset(entry, b, now), now)
                 await self.app(scope, receive, _adding(headers, send))
                 return

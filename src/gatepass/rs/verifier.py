@@ -91,8 +91,10 @@ class TokenVerifier:
             value = authorization[0]
             # A token verified before is found by its digest alone: a cache entry exists only
             # for exactly this token, which passed every check when it was stored.
-            if value[:7].lower() == "bearer " and len(value) <= self.config.max_token_bytes + 7:
-                principal = await self._cached(value[7:])
+            if (value[:7].lower() == "bearer " and len(value) <= self.config.max_token_bytes + 7
+                    and value.isascii()):
+                token = value[7:]
+                principal = await self._cached(token, token_digest(token))
                 if principal is not None:
                     return principal
         token = extract_bearer(
@@ -108,21 +110,18 @@ class TokenVerifier:
             raise InvalidToken(f"Access token exceeds {self.config.max_token_bytes} bytes")
         if not token.isascii():
             raise InvalidToken("The access token is not ASCII")
-        principal = await self._cached(token)
+        digest = token_digest(token)
+        principal = await self._cached(token, digest)
         if principal is not None:
             return principal
         principal = await self._verify_uncached(token, self.clock.now())
-        digest = token_digest(token)
         await self._check_revoked(principal, token, digest)
         self._cache.put(digest, principal)
         return principal
 
-    async def _cached(self, token: str) -> Principal | None:
+    async def _cached(self, token: str, digest: bytes) -> Principal | None:
         """The cached principal of a token verified before and not revoked since; None when
-        the token is not in the cache (or not ASCII)."""
-        if not token.isascii():
-            return None
-        digest = token_digest(token)
+        the token (an ASCII string, ``digest`` its cache key) is not in the cache."""
         principal = self._cache.get(digest, self.clock.now())
         if principal is not None:
             self.stats.cache_hits += 1
