@@ -16,7 +16,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from gatepass.clock import FrozenClock
-from gatepass.demo.embedded import StoreRevocationFeed
+from gatepass.demo.embedded import StoreRevocationFeed, _AnyRevoked
+from gatepass.rs import IntrospectionChecker, MemoryRevocationList
 
 from .conftest import Gatepass, ServeFactory, basic, bearer
 
@@ -105,3 +106,19 @@ async def test_store_feed_polls_overlapping_windows_and_survives_errors() -> Non
     await feed.stop()
     await feed.stop()
     assert asked[:3] == [0.0, 995.0, 1005.0] and len(asked) > 3
+
+
+async def test_combined_checkers_answer_from_memory_only_when_all_can() -> None:
+    clock = FrozenClock(1_700_000_000)
+    pushed, polled = MemoryRevocationList(clock=clock), MemoryRevocationList(clock=clock)
+    local = _AnyRevoked(pushed, polled)
+    assert local.denies("j1") is False
+    polled.revoke("j1", clock.now() + 60)
+    assert local.denies("j1") is True and await local.is_revoked("j1") is True
+    remote = IntrospectionChecker("https://as.example/oauth/introspect", client_id="a",
+                                  client_secret="b")  # fmt: skip
+    mixed = _AnyRevoked(pushed, remote)
+    assert mixed.denies("j2") is None  # introspection must be awaited
+    pushed.revoke("j2", clock.now() + 60)
+    assert mixed.denies("j2") is True  # a local "revoked" is enough
+    await remote.stop()

@@ -88,6 +88,22 @@ async def test_revoked_jti_refused_and_evicted_from_cache(
     assert verifier.stats.signature_checks == 2
 
 
+async def test_known_consults_the_denylist_without_awaiting(
+    config: ResourceServerConfig, clock: FrozenClock, issuer_http: httpx.AsyncClient, mint: Minter
+) -> None:
+    denied = MemoryRevocationList(clock=clock)
+    verifier = TokenVerifier(config, clock=clock, http_client=issuer_http, revocation=denied)
+    token = mint()
+    raw = f"Bearer {token}".encode()
+    principal = await verifier.verify(token)
+    assert verifier.known(raw) is principal
+    denied.revoke("jti-1", NOW + 300)
+    with pytest.raises(TokenRevoked):
+        verifier.known(raw)
+    assert len(verifier._cache) == 0
+    assert verifier.known(raw) is None  # gone from the cache: the full path refuses it again
+
+
 # --- Redis push ---------------------------------------------------------------------------------
 
 
@@ -388,6 +404,29 @@ async def test_rfc7662_introspection_checker(mint: Minter) -> None:
         assert await lenient.is_revoked("jti-3", token="t3") is True
         assert await lenient.is_revoked("jti-4", token="t4") is True
         assert list(lenient._cache) == ["jti-4"]  # bounded to max_entries
+
+
+async def test_cached_token_still_asks_an_awaiting_checker(
+    config: ResourceServerConfig, clock: FrozenClock, issuer_http: httpx.AsyncClient, mint: Minter
+) -> None:
+    """Introspection cannot answer without awaiting: a cached token is asked about every time
+    (within the checker's own cache), never served from the synchronous path."""
+    server = Introspection()
+    token = mint()
+    server.active[token] = True
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=server.app())) as http:
+        checker = IntrospectionChecker(f"{ISSUER}/oauth/introspect", client_id="a",
+                                       client_secret="b", http_client=http, clock=clock,
+                                       cache_ttl=5)  # fmt: skip
+        verifier = TokenVerifier(config, clock=clock, http_client=issuer_http, revocation=checker)
+        principal = await verifier.authenticate(f"Bearer {token}")
+        assert verifier.known(f"Bearer {token}".encode()) is None
+        assert await verifier.authenticate(f"Bearer {token}") is principal  # the cached entry
+        server.active[token] = False
+        clock.advance(5)
+        with pytest.raises(TokenRevoked):
+            await verifier.authenticate(f"Bearer {token}")
+        assert verifier.stats.signature_checks == 1 and len(server.calls) == 2
 
 
 async def test_introspection_refusal_through_middleware(

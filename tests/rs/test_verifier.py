@@ -418,6 +418,25 @@ async def test_header_of_a_cached_token_skips_parsing_but_not_checks(
         await verifier.authenticate(f"Bearer {token}")
 
 
+async def test_known_finds_only_cached_tokens_in_plain_bearer_form(
+    verifier: TokenVerifier, mint: Minter, clock: FrozenClock
+) -> None:
+    token = mint().encode()
+    raw = b"Bearer " + token
+    assert verifier.known(raw) is None  # not verified yet: the caller takes the full path
+    first = await verifier.verify(token.decode())
+    assert verifier.known(raw) is first
+    assert verifier.known(b"bEaReR " + token) is first
+    for other in (b"Basic " + token, b"Bearer  " + token, raw + b"x", raw[:-1],
+                  raw + "\u00e9".encode("latin-1"), b"Bearer " + b"a" * 8200):  # fmt: skip
+        assert verifier.known(other) is None
+    assert (verifier.stats.signature_checks, verifier.stats.cache_hits) == (1, 2)
+    clock.set(NOW + 300 + 30)
+    assert verifier.known(raw) is None  # expired: the full path answers token_expired
+    with pytest.raises(TokenExpired):
+        await verifier.authenticate(raw.decode())
+
+
 async def test_rsa_key_and_rs256(verifier: TokenVerifier, mint: Minter, keys: Keys) -> None:
     assert isinstance(keys.rs256, RSAKey)
     assert (await verifier.verify(mint(alg="RS256"))).token_id == "jti-1"

@@ -34,6 +34,7 @@ from gatepass.rs import (
     MemoryRevocationList,
     RedisRevocationListener,
     RevocationChecker,
+    RevocationDenylist,
     metadata_paths,
 )
 from gatepass.runtime import Runtime
@@ -95,6 +96,17 @@ class _AnyRevoked:
 
     def __init__(self, *checkers: RevocationChecker) -> None:
         self._checkers = list(checkers)
+
+    def denies(self, jti: str) -> bool | None:
+        """Revoked by a checker that answers from memory; None when one of them cannot."""
+        answer: bool | None = False
+        for checker in self._checkers:
+            found = checker.denies(jti) if isinstance(checker, RevocationDenylist) else None
+            if found:
+                return True
+            if found is None:
+                answer = None
+        return answer
 
     async def is_revoked(self, jti: str, *, token: str | None = None) -> bool:
         for checker in self._checkers:

@@ -33,6 +33,7 @@ from gatepass.rs.revocation import (
     MemoryRevocationList,
     RedisRevocationListener,
     RevocationChecker,
+    RevocationDenylist,
 )
 from gatepass.rs.verifier import TokenVerifier, VerifierStats
 
@@ -55,6 +56,7 @@ __all__ = [
     "Refusal",
     "ResourceServerConfig",
     "RevocationChecker",
+    "RevocationDenylist",
     "ScopeGuard",
     "TokenVerifier",
     "VerificationKey",

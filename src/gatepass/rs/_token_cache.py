@@ -12,12 +12,17 @@ from collections import OrderedDict
 
 from gatepass.models import Principal
 
-__all__ = ["TokenCache", "token_digest"]
+__all__ = ["TokenCache", "bearer_digest", "token_digest"]
 
 
 def token_digest(token: str) -> bytes:
     """The cache key of a token: its SHA-256 digest."""
     return hashlib.sha256(token.encode("ascii")).digest()
+
+
+def bearer_digest(header: bytes) -> bytes:
+    """``token_digest`` of the token in an ASCII ``Bearer <token>`` value, without copying it."""
+    return hashlib.sha256(memoryview(header)[7:]).digest()
 
 
 class TokenCache:

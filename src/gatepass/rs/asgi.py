@@ -73,10 +73,12 @@ class AnonymousUser:
 
 
 def _query_has_token(query_string: bytes) -> bool:
-    if b"access_token" not in query_string and b"%" not in query_string:
+    if not query_string:
+        return False
+    text = query_string.decode("latin-1")  # str search: ten times cheaper than on bytes
+    if "access_token" not in text and "%" not in text:
         return False  # the name can only appear literally or percent-encoded
-    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
-    return any(name == "access_token" for name, _ in pairs)
+    return any(name == "access_token" for name, _ in parse_qsl(text, keep_blank_values=True))
 
 
 async def _form_has_token(scope: Scope, receive: Receive) -> bool:
@@ -134,7 +136,7 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            principal = await self._authenticate(scope, receive)
+            principal = self._known(scope) or await self._authenticate(scope, receive)
         except OAuthError as err:
             rendered = refusal(err, self.config, self.config.scopes_supported)
             await send_refusal(scope, receive, send, rendered)
@@ -155,6 +157,19 @@ class BearerAuthMiddleware:
                 self._granted.clear()
             found = self._granted[scopes] = expand_implied(scopes, self.config.scope_implications)
         return Credentials(found)
+
+    def _known(self, scope: Scope) -> Principal | None:
+        """The principal of a token verified before, from the request's one ``Authorization``
+        header, without awaiting; None sends the request the full way (``_authenticate``)."""
+        if _query_has_token(scope.get("query_string", b"")):
+            return None
+        found: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if found is not None:
+                    return None
+                found = value
+        return None if found is None else self.verifier.known(found)
 
     async def _authenticate(self, scope: Scope, receive: Receive) -> Principal:
         if _query_has_token(scope.get("query_string", b"")):

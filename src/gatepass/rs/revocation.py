@@ -10,6 +10,9 @@
   ``ETag``, a 304 means unchanged. Entries are merged, never removed before they expire.
 * ``IntrospectionChecker`` (in ``gatepass.rs._introspection``): RFC 7662 per token, cached briefly.
 * ``MemoryRevocationList``: the in-process deny-list the first two are built on.
+
+The in-memory ones are also ``RevocationDenylist``s: they answer without awaiting, so a cached
+token is served without a coroutine per request.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import contextlib
 import json
 import logging
 import math
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -37,6 +40,7 @@ __all__ = [
     "MemoryRevocationList",
     "RedisRevocationListener",
     "RevocationChecker",
+    "RevocationDenylist",
 ]
 
 REVOCATION_CHANNEL = "gatepass:revocations"
@@ -51,6 +55,17 @@ class RevocationChecker(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+@runtime_checkable
+class RevocationDenylist(Protocol):
+    """A checker that can answer from memory: ``denies`` needs no await.
+
+    ``denies(jti)`` is True (revoked), False (not revoked) or None (only ``is_revoked`` can
+    tell). ``TokenVerifier`` uses it to serve a cached token without awaiting anything.
+    """
+
+    def denies(self, jti: str) -> bool | None: ...
 
 
 class MemoryRevocationList:
@@ -89,9 +104,13 @@ class MemoryRevocationList:
         now = self._clock.now()
         self._entries = {j: t for j, t in self._entries.items() if t > now}
 
-    async def is_revoked(self, jti: str, *, token: str | None = None) -> bool:
+    def denies(self, jti: str) -> bool:
+        """Whether ``jti`` is on the list (``RevocationDenylist``)."""
         until = self._entries.get(jti)
         return until is not None and until > self._clock.now()
+
+    async def is_revoked(self, jti: str, *, token: str | None = None) -> bool:
+        return self.denies(jti)
 
     async def start(self) -> None:
         return None

@@ -6,6 +6,9 @@
 ``iss``/``aud``/``exp``/``nbf``/``iat``, and last the optional revocation check. It raises only
 ``OAuthError`` values: ``MissingToken``, ``InvalidRequest``, ``InvalidToken``, ``TokenExpired``,
 ``TokenRevoked`` (and ``TemporarilyUnavailable`` from a fail-closed introspection checker).
+
+``known`` is the synchronous front of it: the cached principal of a token verified before, looked
+up from the raw header bytes when the revocation checker can answer from memory.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from gatepass.models import Principal
 from gatepass.rs._bearer import extract_bearer
 from gatepass.rs._claims import principal_from_claims
 from gatepass.rs._jws import check_header, json_object, parse_compact, verify_signature
-from gatepass.rs._token_cache import TokenCache, token_digest
+from gatepass.rs._token_cache import TokenCache, bearer_digest, token_digest
 from gatepass.rs.config import ResourceServerConfig
 from gatepass.rs.jwks_cache import JWKSCache
-from gatepass.rs.revocation import RevocationChecker
+from gatepass.rs.revocation import RevocationChecker, RevocationDenylist
 
 __all__ = ["TokenVerifier", "VerifierStats"]
 
@@ -54,6 +57,7 @@ class TokenVerifier:
         self.clock: Clock = clock or SystemClock()
         self.jwks = jwks or JWKSCache(config, clock=self.clock, http_client=http_client)
         self.revocation = revocation
+        self._denylist = revocation if isinstance(revocation, RevocationDenylist) else None
         self.stats = VerifierStats()
         self._cache = TokenCache(config.cache_size, leeway=config.leeway)
         self._started = False
@@ -83,20 +87,40 @@ class TokenVerifier:
     ) -> None:
         await self.stop()
 
+    def known(self, header: bytes) -> Principal | None:
+        """The principal of the token in a raw ``Authorization: Bearer`` value when it was verified
+        before, is cached and is known not to be revoked, found without awaiting (the hot path).
+
+        None means "verify it": not cached, not the plain ``Bearer <token>`` form, or a
+        revocation checker that must be awaited. Raises ``TokenRevoked`` for a revoked token.
+        A cache entry exists only for exactly this token, which passed every check when stored.
+        """
+        if (header[:7].lower() != b"bearer " or len(header) > self.config.max_token_bytes + 7
+                or not header.isascii()):
+            return None
+        digest = bearer_digest(header)
+        principal = self._cache.get(digest, self.clock.now())
+        if principal is None:
+            return None
+        jti = principal.token_id
+        if self.revocation is not None and jti is not None:
+            revoked = self._denylist.denies(jti) if self._denylist is not None else None
+            if revoked is None:
+                return None
+            if revoked:
+                self._cache.discard(digest)
+                raise TokenRevoked("The access token has been revoked")
+        self.stats.cache_hits += 1
+        return principal
+
     async def authenticate(self, authorization: str | Sequence[str] | None) -> Principal:
         """Verify the bearer token in a request's ``Authorization`` header value(s)."""
         if authorization is None or isinstance(authorization, str):
             authorization = [] if authorization is None else [authorization]
-        if len(authorization) == 1:
-            value = authorization[0]
-            # A token verified before is found by its digest alone: a cache entry exists only
-            # for exactly this token, which passed every check when it was stored.
-            if (value[:7].lower() == "bearer " and len(value) <= self.config.max_token_bytes + 7
-                    and value.isascii()):
-                token = value[7:]
-                principal = await self._cached(token, token_digest(token))
-                if principal is not None:
-                    return principal
+        if len(authorization) == 1 and authorization[0].isascii():
+            principal = self.known(authorization[0].encode("ascii"))
+            if principal is not None:
+                return principal
         token = extract_bearer(
             authorization,
             max_token_bytes=self.config.max_token_bytes,
