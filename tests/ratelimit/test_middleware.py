@@ -242,6 +242,15 @@ def test_by_path_prefix(path: str, expected: str | None) -> None:
     assert classify({"type": "http", "path": path}) == expected
 
 
+def test_by_path_prefix_answers_the_same_when_remembering_paths() -> None:
+    classify = by_path_prefix({"/api": "api", "/api/docs": None}, default="other")
+    paths = ["/api/x", "/api/docs", "/elsewhere", "/api/" + "y" * 300]
+    paths += [f"/api/docs/{i}" for i in range(1100)]  # more paths than are remembered
+    for _ in range(2):  # the second pass answers from memory where it can
+        found = [classify({"path": p}) for p in paths]
+        assert found[:4] == ["api", None, "other", "api"] and set(found[4:]) == {None}
+
+
 def test_by_path_prefix_root_and_no_default() -> None:
     assert by_path_prefix({"/": "all"}, default=None)({"path": "/x"}) == "all"
     assert by_path_prefix({"/api": "api"}, default=None)({"path": "/x"}) is None

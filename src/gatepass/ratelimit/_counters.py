@@ -51,27 +51,30 @@ class SlidingWindowCounters:
         of the refusing window (-1: none), and per window the requests left (0 for the refusing
         one). ``reset`` gives a window's reset when it is needed."""
         entry = self._entries.get(key)
-        if entry is None or entry.windows != windows:
+        if entry is None or (entry.windows is not windows and entry.windows != windows):
             if len(self._entries) >= self._sweep_at:
                 self._sweep(now)
             entry = self._entries[key] = _Entry(windows)
         refused = -1
         lefts: list[int] = []
-        for index, (seconds, limit, counts) in enumerate(entry.counts):
+        for seconds, limit, counts in entry.counts:
             position = now / seconds
             bucket = int(position)
             if counts[0] != bucket:  # roll: the current bucket becomes the previous one
                 counts[2] = counts[1] if counts[0] == bucket - 1 else 0
                 counts[0], counts[1] = bucket, 0
             # the share of the previous bucket still inside the window weighs its count
-            remaining = limit - int(counts[2] * (1 - position % 1) + counts[1])
+            previous = counts[2]
+            used = int(previous * (1 - position % 1) + counts[1]) if previous else counts[1]
+            remaining = limit - used
             if refused < 0:
                 if remaining < 1:
-                    refused = index
-                else:
-                    counts[1] += 1
-                    remaining -= 1
-            lefts.append(0 if remaining < 0 or refused == index else remaining)
+                    refused = len(lefts)
+                    lefts.append(0)
+                    continue
+                counts[1] += 1
+                remaining -= 1
+            lefts.append(remaining if remaining > 0 else 0)
         return entry, refused, lefts
 
     @staticmethod

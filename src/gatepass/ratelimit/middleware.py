@@ -39,6 +39,8 @@ Headers = list[tuple[bytes, bytes]]
 
 logger = logging.getLogger("gatepass.ratelimit")
 _SUBJECTS_MAX = 4096
+_MEMO_PATHS, _MEMO_PATH_CHARS = 1024, 256
+_UNSEEN = object()
 
 
 def always(endpoint_class: str = "api") -> Classifier:
@@ -53,42 +55,50 @@ def by_path_prefix(prefixes: Mapping[str, str | None], default: str | None = "ap
     """
     table = sorted(((p.rstrip("/"), c) for p, c in prefixes.items()), key=lambda e: -len(e[0]))
     under = [(prefix, prefix + "/", endpoint_class) for prefix, endpoint_class in table]
+    seen: dict[str, str | None] = {}  # path -> class: the first _MEMO_PATHS short paths
 
     def classify(scope: Scope) -> str | None:
         path: str = scope["path"]
+        found = seen.get(path, _UNSEEN)
+        if found is not _UNSEEN:
+            return found  # type: ignore[return-value]
+        found = default
         for prefix, subtree, endpoint_class in under:
             if path == prefix or path.startswith(subtree):
-                return endpoint_class
-        return default
+                found = endpoint_class
+                break
+        if len(seen) < _MEMO_PATHS and len(path) <= _MEMO_PATH_CHARS:
+            seen[path] = found
+        return found
 
     return classify
 
 
 class _Compiled:
-    """A policy with its constant header bytes: per tier, and per window (name, limit)."""
+    """A policy with its constant header bytes: per tier and binding window, the headers that
+    do not change (tier, policy, limit) and the start of ``RateLimit`` (``"name";r=``)."""
 
     def __init__(self, policy: Policy, limiter: Limiter) -> None:
         self.policy = policy
         self.counters = limiter.local_counters(policy.strategy)  # None: count with ``hit``
-        self.static: dict[str, Headers] = {
-            name: [(b"x-ratelimit-tier", name.encode()), (b"ratelimit-policy", _policy(tier))]
+        self.fixed: dict[str, tuple[tuple[Headers, bytes], ...]] = {
+            name: tuple(
+                ([(b"x-ratelimit-tier", name.encode()), (b"ratelimit-policy", _policy(tier)),
+                  (b"x-ratelimit-limit", b"%d" % w.limit)], b'"%s";r=' % w.name.encode())
+                for w in tier.windows
+            )
             for name, tier in policy.tiers.items()
-        }
-        self.window_bytes: dict[str, tuple[tuple[bytes, bytes], ...]] = {
-            name: tuple((w.name.encode(), b"%d" % w.limit) for w in tier.windows)
-            for name, tier in policy.tiers.items()
-        }
+        }  # fmt: skip
 
     def headers(self, tier: Tier, index: int, remaining: int, reset: float, now: float) -> Headers:
         """The tier's headers plus those of its binding window ``index``."""
-        name, limit = self.window_bytes[tier.name][index]
-        seconds = max(0, math.ceil(reset - now))
+        fixed, start = self.fixed[tier.name][index]
+        left = b"%d" % remaining
         return [
-            *self.static[tier.name],
-            (b"x-ratelimit-limit", limit),
-            (b"x-ratelimit-remaining", b"%d" % remaining),
+            *fixed,
+            (b"x-ratelimit-remaining", left),
             (b"x-ratelimit-reset", b"%d" % math.ceil(reset)),
-            (b"ratelimit", b'"%s";r=%d;t=%d' % (name, remaining, seconds)),
+            (b"ratelimit", b"%s%s;t=%d" % (start, left, max(0, math.ceil(reset - now)))),
         ]
 
 
