@@ -10,13 +10,15 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gatepass.core.audit import Auditor
 from gatepass.core.credentials import SECRET_PREFIX, SecretHasher, new_client_id, new_secret
 from gatepass.core.requests import OAuthRequest
 from gatepass.errors import InvalidClientMetadata, InvalidScope, OAuthError
 from gatepass.models import AuditEvent
-from gatepass.observability.logging import REDACTED, redact
+from gatepass.observability.logging import REDACTED, SENSITIVE_TEXT, _scrub, redact
 from gatepass.storage.base import ConflictError, StorageError
 from gatepass.storage.memory import MemoryAuditLog, MemoryClientStore, open_memory_stores
 
@@ -303,6 +305,18 @@ def test_redact_scrubs_token_shaped_text_anywhere() -> None:
     assert out["event"] == f"issued {REDACTED}"
     assert out["nested"]["list"][1] == {"client_secret": REDACTED, "ok": REDACTED}
     assert out["nested"]["fine"] == "fine" and out["count"] == 3
+
+
+_PIECES = ["eyJ", "eyj", "hbG", ".", "gps_", "gpr_", "GPS_", "abcdefghijklmnopqrstuv", "Basic ",
+           "BEARER ", "bearer", "ba\u017fic ", "beaRer\t", "x", " ", "é", "K", "="]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=8).map("".join) | st.text(max_size=30))
+def test_scrub_answers_as_the_regex_does(text: str) -> None:
+    """The cheap pre-check before SENSITIVE_TEXT never lets a match through (the long s,
+    U+017F, matches 's' case-insensitively: non-ASCII text always takes the regex)."""
+    assert _scrub(text) == SENSITIVE_TEXT.sub(REDACTED, text)
+    assert _scrub("Ba\u017fic abcdefghijk") == REDACTED
 
 
 def test_redact_keeps_ordinary_values() -> None:
