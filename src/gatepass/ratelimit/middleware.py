@@ -40,7 +40,6 @@ Headers = list[tuple[bytes, bytes]]
 logger = logging.getLogger("gatepass.ratelimit")
 _SUBJECTS_MAX = 4096
 _MEMO_PATHS, _MEMO_PATH_CHARS = 1024, 256
-_UNSEEN = object()
 
 
 def always(endpoint_class: str = "api") -> Classifier:
@@ -55,13 +54,12 @@ def by_path_prefix(prefixes: Mapping[str, str | None], default: str | None = "ap
     """
     table = sorted(((p.rstrip("/"), c) for p, c in prefixes.items()), key=lambda e: -len(e[0]))
     under = [(prefix, prefix + "/", endpoint_class) for prefix, endpoint_class in table]
-    seen: dict[str, str | None] = {}  # path -> class: the first _MEMO_PATHS short paths
+    seen: dict[str, str | None] = {}  # path -> class, for the first 1024 paths of <= 256 chars
 
     def classify(scope: Scope) -> str | None:
         path: str = scope["path"]
-        found = seen.get(path, _UNSEEN)
-        if found is not _UNSEEN:
-            return found  # type: ignore[return-value]
+        if path in seen:
+            return seen[path]
         found = default
         for prefix, subtree, endpoint_class in under:
             if path == prefix or path.startswith(subtree):
