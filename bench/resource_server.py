@@ -13,8 +13,9 @@ rate limit, memory          warm + ``RateLimitMiddleware`` on ``memory://`` (3 w
 rate limit, redis           warm + ``RateLimitMiddleware`` on Redis 127.0.0.1:6379, own prefix
 ==========================  ====================================================================
 
-Rounds are interleaved. Per scenario: the best round (other processes only ever slow a run
-down, so the best is the least disturbed), the median, and requests per second of server CPU
+Rounds are interleaved, every other one in reverse order (a drift of the machine's speed then
+favours neither side of a pair). Per scenario: the best round (other processes only ever slow a
+run down, so the best is the least disturbed), the median, and requests per second of server CPU
 (the best round's: throughput per core whatever share of CPU 0 the server got). Ratios are given
 four ways; the targets are judged on "paired", the median over rounds of the ratio of two runs
 made back to back: warm ≥ 85% of unprotected; rate limit on memory ≥ 90% of warm (the same app
@@ -294,7 +295,7 @@ def main() -> None:
         tmp = Path(tmpdir)
         servers = [start(stack, sc, key, tokens, args, tmp) for sc in scenarios(args.redis)]
         for n in range(args.rounds):
-            for server in servers:
+            for server in servers if n % 2 == 0 else servers[::-1]:
                 name = server.scenario.name
                 print(f"round {n + 1}: {name} ...", file=sys.stderr, flush=True)
                 if server.error is not None:
