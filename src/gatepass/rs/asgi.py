@@ -116,17 +116,17 @@ class BearerAuthMiddleware:
         self._prefixes = tuple(protected_paths) if protected_paths is not None else ("/",)
         self._exempt = exempt or (lambda path: path.startswith("/.well-known/"))
         self._manage_lifespan = manage_lifespan
-        self._granted: dict[frozenset[str], frozenset[str]] = {}  # scopes -> with implications
+        self._granted: dict[frozenset[str], tuple[str, ...]] = {}  # scopes -> with implications
 
     def protects(self, path: str) -> bool:
         """Whether requests to ``path`` need a valid token."""
         return path.startswith(self._prefixes) and not self._exempt(path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan" and self._manage_lifespan:
-            await self.app(scope, self._lifespan_receive(receive), send)
-            return
-        if scope["type"] not in ("http", "websocket"):
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            if kind == "lifespan" and self._manage_lifespan:
+                receive = self._lifespan_receive(receive)
             await self.app(scope, receive, send)
             return
         scope[CONFIG_KEY] = self.config
@@ -145,23 +145,24 @@ class BearerAuthMiddleware:
         await self.app(scope, receive, send)
 
     def _attach(self, scope: Scope, principal: Principal) -> None:
-        scope[PRINCIPAL_KEY] = principal
-        scope["auth"] = self._credentials(principal.scopes)
-        scope["user"] = PrincipalUser(principal)
-
-    def _credentials(self, scopes: frozenset[str]) -> Credentials:
-        """The granted scopes plus implied ones (the few distinct scope sets are memoized)."""
-        found = self._granted.get(scopes)
-        if found is None:
+        """The principal, and for Starlette its granted plus implied scopes (the few distinct
+        scope sets are memoized, sorted) and a user."""
+        scopes = principal.scopes
+        granted = self._granted.get(scopes)
+        if granted is None:
             if len(self._granted) >= 1024:
                 self._granted.clear()
-            found = self._granted[scopes] = expand_implied(scopes, self.config.scope_implications)
-        return Credentials(found)
+            implied = expand_implied(scopes, self.config.scope_implications)
+            granted = self._granted[scopes] = tuple(sorted(implied))
+        scope[PRINCIPAL_KEY] = principal
+        scope["auth"] = Credentials(granted)
+        scope["user"] = PrincipalUser(principal)
 
     def _known(self, scope: Scope) -> Principal | None:
         """The principal of a token verified before, from the request's one ``Authorization``
         header, without awaiting; None sends the request the full way (``_authenticate``)."""
-        if _query_has_token(scope.get("query_string", b"")):
+        query = scope.get("query_string")
+        if query and _query_has_token(query):
             return None
         found: bytes | None = None
         for name, value in scope["headers"]:
