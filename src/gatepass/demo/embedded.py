@@ -34,7 +34,6 @@ from gatepass.rs import (
     MemoryRevocationList,
     RedisRevocationListener,
     RevocationChecker,
-    RevocationDenylist,
     metadata_paths,
 )
 from gatepass.runtime import Runtime
@@ -98,10 +97,11 @@ class _AnyRevoked:
         self._checkers = list(checkers)
 
     def denies(self, jti: str) -> bool | None:
-        """Revoked by a checker that answers from memory; None when one of them cannot."""
+        """Revoked by a checker that answers from memory; None when one of them cannot (a
+        class check, not the slower ``RevocationDenylist`` protocol check, per request)."""
         answer: bool | None = False
         for checker in self._checkers:
-            found = checker.denies(jti) if isinstance(checker, RevocationDenylist) else None
+            found = checker.denies(jti) if isinstance(checker, MemoryRevocationList) else None
             if found:
                 return True
             if found is None:
