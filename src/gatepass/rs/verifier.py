@@ -58,6 +58,8 @@ class TokenVerifier:
         self.jwks = jwks or JWKSCache(config, clock=self.clock, http_client=http_client)
         self.revocation = revocation
         self._denylist = revocation if isinstance(revocation, RevocationDenylist) else None
+        # a checker that must be awaited sends every request the full way: no hashing here first
+        self._answers_now = revocation is None or self._denylist is not None
         self.stats = VerifierStats()
         self._cache = TokenCache(config.cache_size, leeway=config.leeway)
         self._started = False
@@ -95,16 +97,16 @@ class TokenVerifier:
         revocation checker that must be awaited. Raises ``TokenRevoked`` for a revoked token.
         A cache entry exists only for exactly this token, which passed every check when stored.
         """
-        if (header[:7].lower() != b"bearer " or len(header) > self.config.max_token_bytes + 7
-                or not header.isascii()):
+        if (not self._answers_now or header[:7].lower() != b"bearer "
+                or len(header) > self.config.max_token_bytes + 7 or not header.isascii()):
             return None
         digest = bearer_digest(header)
         principal = self._cache.get(digest, self.clock.now())
         if principal is None:
             return None
         jti = principal.token_id
-        if self.revocation is not None and jti is not None:
-            revoked = self._denylist.denies(jti) if self._denylist is not None else None
+        if self._denylist is not None and jti is not None:
+            revoked = self._denylist.denies(jti)
             if revoked is None:
                 return None
             if revoked:
