@@ -13,6 +13,7 @@ from limits.storage import storage_from_string
 from gatepass.clock import FrozenClock
 from gatepass.ratelimit import Limiter, Tier, Window
 from gatepass.ratelimit._counters import SlidingWindowCounters
+from gatepass.ratelimit.middleware import _binding
 
 TIER = Tier("t", per_minute=7, burst=3, burst_window=2, window=10)
 
@@ -49,6 +50,31 @@ async def test_same_decisions_as_limits_memory_storage(seed: int,
         expected = await _reference(key, TIER.windows)
         assert (refused, lefts) == expected[:2]
         assert resets == pytest.approx(expected[2], abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_admit_is_count_binding_and_reset_in_one_pass(seed: int) -> None:
+    """``admit`` (the middleware's path) on one table, ``hit`` on a twin: the same counts, and
+    when ``admit`` refuses to count, nothing changed and ``hit`` refuses."""
+    rng = random.Random(seed)
+    now = 1_700_000_000.0 + rng.random() * 100
+    fast, twin = SlidingWindowCounters(), SlidingWindowCounters()
+    admitted = refused = 0
+    for _ in range(400):
+        now += rng.choice([0.0, 0.05, 0.3, 0.9, 2.5, 11.0]) * rng.random()
+        key = ("api", "t", "client", rng.choice("abc"))
+        found = fast.admit(key, TIER.windows, now)
+        if found is None:
+            refused += 1
+            mine = fast.hit(key, TIER.windows, now)
+            assert mine[0] is not None and mine == twin.hit(key, TIER.windows, now)
+            continue
+        admitted += 1
+        window, lefts, resets = twin.hit(key, TIER.windows, now)
+        assert window is None
+        index = _binding(lefts)
+        assert found == (index, lefts[index], resets[index])
+    assert admitted > 100 and refused > 10  # both branches ran
 
 
 async def test_limiter_uses_them_on_memory_with_its_clock() -> None:

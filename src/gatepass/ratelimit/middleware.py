@@ -19,9 +19,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+from gatepass.clock import SystemClock
 from gatepass.errors import OAuthError, RateLimitExceeded, TemporarilyUnavailable
 from gatepass.ratelimit._subject import PRINCIPAL_SCOPE_KEY, subject_for
 from gatepass.ratelimit.limiter import Decision, Limiter, LimiterUnavailable, decision_of
@@ -73,8 +75,8 @@ def by_path_prefix(prefixes: Mapping[str, str | None], default: str | None = "ap
 
 
 class _Compiled:
-    """A policy with its constant header bytes: per tier and binding window, the headers that
-    do not change (tier, policy, limit) and the start of ``RateLimit`` (``"name";r=``)."""
+    """A policy with its constant header bytes: per tier and window, the headers that do not
+    change (tier, policy, limit) and the start of ``RateLimit`` (``"name";r=``)."""
 
     def __init__(self, policy: Policy, limiter: Limiter) -> None:
         self.policy = policy
@@ -88,15 +90,28 @@ class _Compiled:
             for name, tier in policy.tiers.items()
         }  # fmt: skip
 
-    def headers(self, tier: Tier, index: int, remaining: int, reset: float, now: float) -> Headers:
+
+class _Subject:
+    """Who a request counts against, under which policy: worked out once per hot principal."""
+
+    __slots__ = ("counters", "endpoint", "fixed", "key", "policy", "principal", "windows")
+
+    def __init__(self, principal: object, compiled: _Compiled, endpoint: str, tier: Tier,
+                 key: tuple[str, ...]) -> None:
+        self.principal, self.endpoint, self.key = principal, endpoint, key
+        self.policy, self.counters, self.windows = compiled.policy, compiled.counters, tier.windows
+        self.fixed = compiled.fixed[tier.name]
+
+    def headers(self, index: int, remaining: int, reset: float, now: float) -> Headers:
         """The tier's headers plus those of its binding window ``index``."""
-        fixed, start = self.fixed[tier.name][index]
+        fixed, start = self.fixed[index]
         left = b"%d" % remaining
+        wait = math.ceil(reset - now)
         return [
             *fixed,
             (b"x-ratelimit-remaining", left),
             (b"x-ratelimit-reset", b"%d" % math.ceil(reset)),
-            (b"ratelimit", b"%s%s;t=%d" % (start, left, max(0, math.ceil(reset - now)))),
+            (b"ratelimit", b"%b%b;t=%d" % (start, left, wait if wait > 0 else 0)),
         ]
 
 
@@ -127,60 +142,57 @@ class RateLimitMiddleware:
         self._default = _Compiled(policy if policy is not None else Policy(), limiter)
         self._by_class = {c: _Compiled(p, limiter) for c, p in (policies or {}).items()}
         self._classify = classify or always()
-        self._now = limiter.clock.now
-        # (principal, compiled, endpoint, tier, key) by id(principal): a hot token's principal
-        # is one cached object, so its tier and key are worked out once. The entry holds the
-        # principal, so its id cannot be reused while the entry exists.
-        self._subjects: dict[int, tuple[Any, _Compiled, str, Tier, tuple[str, ...]]] = {}
+        clock = limiter.clock
+        self._now = time.time if type(clock) is SystemClock else clock.now  # one call, not two
+        # Subjects by id(principal): a hot token's principal is one cached object, so its tier
+        # and key are worked out once. The entry holds the principal, so its id cannot be
+        # reused while the entry exists.
+        self._subjects: dict[int, _Subject] = {}
 
-    def _subject(self, scope: Scope, compiled: _Compiled, endpoint: str
-                 ) -> tuple[Tier, tuple[str, ...]]:
+    def _subject(self, scope: Scope, endpoint: str) -> _Subject:
         principal = scope.get(PRINCIPAL_SCOPE_KEY)
-        known = self._subjects.get(id(principal)) if principal is not None else None
-        if known is not None and known[0] is principal and known[1] is compiled \
-                and known[2] == endpoint:
-            return known[3], known[4]
+        known = self._subjects.get(id(principal))
+        if known is not None and known.principal is principal and known.endpoint == endpoint:
+            return known
+        compiled = self._by_class.get(endpoint, self._default)
         tier, key = subject_for(scope, compiled.policy, endpoint)
+        subject = _Subject(principal, compiled, endpoint, tier, key)
         if principal is not None and key[2] == "client":
             if len(self._subjects) >= _SUBJECTS_MAX:
                 self._subjects.clear()
-            self._subjects[id(principal)] = (principal, compiled, endpoint, tier, key)
-        return tier, key
+            self._subjects[id(principal)] = subject
+        return subject
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self._classify(scope) if scope["type"] == "http" else None
         if endpoint is None:
             await self.app(scope, receive, send)
             return
-        compiled = self._by_class.get(endpoint, self._default)
-        policy = compiled.policy
-        tier, key = self._subject(scope, compiled, endpoint)
-        windows = tier.windows
-        counters = compiled.counters
+        subject = self._subject(scope, endpoint)
+        counters = subject.counters
         if counters is not None:  # in this process: count without awaiting
             now = self._now()
-            entry, refused, lefts = counters.count(key, windows, now)
-            if refused < 0:
-                b = _binding(lefts)
-                headers = compiled.headers(tier, b, lefts[b], counters.reset(entry, b, now), now)
-                await self.app(scope, receive, _adding(headers, send))
+            admitted = counters.admit(subject.key, subject.windows, now)
+            if admitted is not None:
+                await self.app(scope, receive, _adding(subject.headers(*admitted, now), send))
                 return
-            resets = [counters.reset(entry, i, now) for i in range(len(windows))]
-            decision = decision_of(windows, windows[refused], lefts, resets)
+            refused, lefts, resets = counters.hit(subject.key, subject.windows, now)
+            decision = decision_of(subject.windows, refused, lefts, resets)
         else:
             try:
-                decision = await self.limiter.hit(key, windows, policy.strategy)
+                decision = await self.limiter.hit(subject.key, subject.windows,
+                                                  subject.policy.strategy)
             except LimiterUnavailable as exc:
-                await self._unavailable(policy, endpoint, exc, scope, receive, send)
+                await self._unavailable(subject.policy, endpoint, exc, scope, receive, send)
                 return
             now = self.limiter.clock.now()
         lefts = [s.remaining for s in decision.states]
         b = _binding(lefts)
-        headers = compiled.headers(tier, b, lefts[b], decision.states[b].reset, now)
+        headers = subject.headers(b, lefts[b], decision.states[b].reset, now)
         if decision.allowed:
             await self.app(scope, receive, _adding(headers, send))
         else:
-            await _send_error(send, _refusal(policy, decision, now), headers)
+            await _send_error(send, _refusal(subject.policy, decision, now), headers)
 
     async def _unavailable(
         self,
