@@ -1,9 +1,8 @@
 """Benchmark: the demo API's ``GET /api/projects`` over HTTP, protected and not, in one run.
 
 Five scenarios, each its own uvicorn process (``bench/rs_app.py``, the flags ``gatepass serve``
-uses, one worker pinned to CPU 0; all started first, idle while another runs) driven in turn by
-``bench/rs_loadgen.py`` pinned to CPU 1, with a fixed number of keep-alive connections for a
-bounded time:
+uses, one worker pinned to CPU 0; all started first, idle while another runs) driven by one
+``bench/rs_loadgen.py`` pinned to CPU 1, with a fixed number of keep-alive connections each:
 
 ==========================  ====================================================================
 unprotected                 the demo routes without ``gatepass.rs`` or rate limiting
@@ -13,19 +12,18 @@ rate limit, memory          warm + ``RateLimitMiddleware`` on ``memory://`` (3 w
 rate limit, redis           warm + ``RateLimitMiddleware`` on Redis 127.0.0.1:6379, own prefix
 ==========================  ====================================================================
 
-Rounds are interleaved, every other one in reverse order (a drift of the machine's speed then
-favours neither side of a pair). Per scenario: the best round (other processes only ever slow a
-run down, so the best is the least disturbed), the median, and requests per second of server CPU
-(the best round's: throughput per core whatever share of CPU 0 the server got). Ratios are given
-four ways; the targets are judged on "paired", the median over rounds of the ratio of two runs
-made back to back: warm ≥ 85% of unprotected; rate limit on memory ≥ 90% of warm (the same app
-without it). Writes JSON to ``bench/results/``.
+The load generator drives the servers in turn, in slices of half a second, every other cycle in
+reverse order, so the two sides of a ratio are measured moments apart: this shared machine's
+speed drifts by ±10 % between runs seconds apart, and a slow spell now hits both sides. Per
+scenario: requests per second over all its slices, the median slice, and requests per second of
+server CPU. Ratios are given three ways; the targets are judged on "paired", the median over
+cycles of the ratio of the two adjacent slices: warm ≥ 85% of unprotected; rate limit on memory
+≥ 90% of warm (the same app without it). Writes JSON to ``bench/results/``.
 
-    .venv/bin/python bench/resource_server.py [--duration 3] [--warmup 2] [--concurrency 32]
-        [--rounds 9] [--cold-pool 25000] [--redis redis://127.0.0.1:6379/0]
+    .venv/bin/python bench/resource_server.py [--slice 0.5] [--cycles 60] [--warmup 3]
+        [--concurrency 32] [--cold-pool 25000] [--redis redis://127.0.0.1:6379/0]
 
-Nine short rounds rather than five long ones: a round on this noisy machine moves by ±10 %, and
-the median of nine paired ratios moves far less than that of five (about four minutes in all).
+About three minutes with the defaults (30 measured seconds per scenario).
 """
 
 from __future__ import annotations
@@ -106,15 +104,19 @@ def request(port: int, token: str | None) -> bytes:
 
 @dataclass
 class Server:
-    """A scenario's running server, its request pool and how far into it the runs got."""
+    """A scenario's running server and its request pool."""
 
     scenario: Scenario
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     pool: Path | None = None
-    offset: int = 0
     verifier: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+
+
+# Between two of a server's slices the others run (2 s with the defaults, more with longer
+# slices): keep its connections open past uvicorn's default 5 s keep-alive timeout.
+KEEP_ALIVE = ["--timeout-keep-alive", "120"]
 
 
 def start(stack: ExitStack, sc: Scenario, key: ECKey, tokens: list[str],
@@ -125,7 +127,7 @@ def start(stack: ExitStack, sc: Scenario, key: ECKey, tokens: list[str],
                         "BENCH_RESOURCE": RESOURCE, "BENCH_RL_STORAGE": sc.storage or "",
                         "BENCH_KEY_PREFIX": args.key_prefix,
                         "BENCH_JWKS": json.dumps({"keys": [key.as_dict(private=False)]})}
-    app = ["rs_app:app", "--factory", "--app-dir", str(BENCH)]
+    app = ["rs_app:app", "--factory", "--app-dir", str(BENCH), *KEEP_ALIVE]
     try:
         server.proc = stack.enter_context(uvicorn(app, server.port, 1, env,
                                                   cpu_layout(1).server_cpus,
@@ -150,41 +152,47 @@ def _stats(port: int) -> dict[str, int]:
     return found
 
 
-def drive(server: Server, args: argparse.Namespace) -> dict[str, Any]:
-    """One run of ``rs_loadgen.py`` (``token_endpoint.drive``'s CPU accounting), continuing the
-    pool where the last run stopped; the verifier's counters for this run."""
-    assert server.proc is not None and server.pool is not None
+def drive(servers: list[Server], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One ``rs_loadgen.py`` run over every server, in turn; per server its result, the server
+    CPU it used while measured and the verifier's counters (``token_endpoint.drive``'s CPU
+    accounting)."""
     layout = cpu_layout(1)
-    cmd = [sys.executable, str(BENCH / "rs_loadgen.py"), "--port", str(server.port),
-           "--pool-file", str(server.pool), "--offset", str(server.offset), "--expect",
-           '"data"', "--concurrency", str(args.concurrency), "--warmup", str(args.warmup),
-           "--duration", str(args.duration)]
+    cmd = [sys.executable, str(BENCH / "rs_loadgen.py"), "--expect", '"data"',
+           "--concurrency", str(args.concurrency), "--slice", str(args.slice),
+           "--warmup", str(args.warmup), "--cycles", str(args.cycles)]
+    for server in servers:
+        assert server.pool is not None
+        cmd += ["--target", str(server.port), str(server.pool)]
     gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
                            preexec_fn=_pin(layout.client_cpus))
     assert gen.stdout is not None
+    trees = [_proc_tree(s.proc.pid) for s in servers if s.proc is not None]
     try:
         samples = []
         for expected in ("start", "end"):
             line = gen.stdout.readline().strip()
             if line != expected:
                 raise RuntimeError(f"load generator said {line!r}, expected {expected!r}")
-            samples.append((time.monotonic(), _cpu_seconds(_proc_tree(server.proc.pid)),
+            samples.append((time.monotonic(), [_cpu_seconds(t) for t in trees],
                             _cpu_seconds([gen.pid]), _system_ticks()))
-        result: dict[str, Any] = json.loads(gen.stdout.readline())
+        results: list[dict[str, Any]] = json.loads(gen.stdout.readline())
     finally:
-        if gen.wait(timeout=60) != 0:
+        if gen.wait(timeout=120) != 0:
             raise RuntimeError("load generator failed")
     (t0, srv0, cli0, sys0), (t1, srv1, cli1, sys1) = samples
     wall = t1 - t0
-    result["server_cpu_pct"] = 100 * (srv1 - srv0) / wall
-    result["client_cpu_pct"] = 100 * (cli1 - cli0) / wall
     busy = 100 * len(os.sched_getaffinity(0)) * (sys1[0] - sys0[0]) / max(1, sys1[1] - sys0[1])
-    result["other_cpu_pct"] = max(0.0, busy - result["server_cpu_pct"] - result["client_cpu_pct"])
-    server.offset += result["pool_sent"]
-    now = _stats(server.port)
-    result["verifier"] = {k: v - server.verifier.get(k, 0) for k, v in now.items()}
-    server.verifier = now
-    return result
+    servers_pct = 100 * (sum(srv1) - sum(srv0)) / wall
+    other = max(0.0, busy - servers_pct - 100 * (cli1 - cli0) / wall)
+    for server, result, before, after in zip(servers, results, srv0, srv1, strict=True):
+        cpu = after - before
+        result["server_cpu_s"] = cpu
+        result["server_cpu_pct"] = 100 * cpu / result["seconds"] if result["seconds"] else 0.0
+        result["per_cpu"] = result["ok"] / cpu if cpu > 0 else None
+        result["other_cpu_pct"] = other
+        now = _stats(server.port)
+        result["verifier"] = {k: v - server.verifier.get(k, 0) for k, v in now.items()}
+    return results
 
 
 def clean_redis(url: str, prefix: str) -> int:
@@ -198,19 +206,13 @@ def clean_redis(url: str, prefix: str) -> int:
         client.close()
 
 
-def summarize(name: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Best and median round; the best round's latency and CPU figures."""
-    ok = [r for r in rounds if "error" not in r]
-    if not ok:
-        return {"scenario": name, "error": rounds[-1]["error"], "rounds": rounds}
-    best = max(ok, key=lambda r: r["rps"])
-    middle = statistics.median(r["rps"] for r in ok)
-    per_cpu = max(r["rps"] * 100 / r["server_cpu_pct"] for r in ok if r["server_cpu_pct"] > 1)
-    return {"scenario": name, "best": best["rps"], "median": middle, "per_cpu": per_cpu,
-            "p50_ms": best["p50_ms"], "p99_ms": best["p99_ms"], "statuses": best["statuses"],
-            "bad_bodies": best["bad_bodies"], "server_cpu_pct": best["server_cpu_pct"],
-            "other_cpu_pct": best["other_cpu_pct"], "verifier": best.get("verifier"),
-            "rounds": rounds}
+def summarize(name: str, result: dict[str, Any]) -> dict[str, Any]:
+    """A scenario's row: all its slices, the median slice, per CPU, latency."""
+    if "error" in result:
+        return {"scenario": name, "error": result["error"]}
+    per_slice = [ok / seconds for ok, seconds in result["slices"] if seconds > 0]
+    return {"scenario": name, "total": result["rps"],
+            "median": statistics.median(per_slice) if per_slice else None, **result}
 
 
 PAIRS = {"warm/unprotected": ("protected, warm cache", "unprotected"),
@@ -220,7 +222,7 @@ PAIRS = {"warm/unprotected": ("protected, warm cache", "unprotected"),
 
 
 def ratios(rows: dict[str, dict[str, Any]], field: str) -> dict[str, float | None]:
-    """Each ratio of two scenarios' ``field`` (best, median or per_cpu)."""
+    """Each ratio of two scenarios' ``field`` (total, median or per_cpu)."""
     found: dict[str, float | None] = {}
     for name, (a, b) in PAIRS.items():
         ra, rb = rows[a].get(field), rows[b].get(field)
@@ -228,25 +230,26 @@ def ratios(rows: dict[str, dict[str, Any]], field: str) -> dict[str, float | Non
     return found
 
 
-def paired(runs: dict[str, list[dict[str, Any]]]) -> dict[str, float | None]:
-    """Median over rounds of the ratio within a round (its two runs were seconds apart, so a
-    slow spell of the machine tends to hit both)."""
+def paired(rows: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    """Median over cycles of the ratio of the two scenarios' slices in that cycle (moments
+    apart, so a slow spell of the machine tends to hit both)."""
     found: dict[str, float | None] = {}
     for name, (a, b) in PAIRS.items():
-        each = [x["rps"] / y["rps"] for x, y in zip(runs[a], runs[b], strict=True)
-                if x.get("rps") and y.get("rps")]
+        sa, sb = rows[a].get("slices") or [], rows[b].get("slices") or []
+        each = [(na / ta) / (nb / tb) for (na, ta), (nb, tb) in zip(sa, sb, strict=True)
+                if na and nb and ta > 0 and tb > 0]
         found[name] = statistics.median(each) if each else None
     return found
 
 
 def print_table(rows: list[dict[str, Any]], found: dict[str, dict[str, float | None]],
                 args: argparse.Namespace) -> None:
-    print(f"\nGET /api/projects (FastAPI demo API); {args.concurrency} keep-alive connections, "
-          f"{args.warmup:g} s warm-up + {args.duration:g} s measured, {args.rounds} interleaved "
-          f"round(s); uvicorn {' '.join(UVICORN_FLAGS)}; {cpu_layout(1).text}. Latency and CPU "
-          "of the best round.\n")
+    print(f"\nGET /api/projects (FastAPI demo API); {args.concurrency} keep-alive connections "
+          f"per server; {args.cycles} measured cycles of one {args.slice:g} s slice per "
+          f"scenario after {args.warmup:g} s of warm-up; uvicorn {' '.join(UVICORN_FLAGS)}; "
+          f"{cpu_layout(1).text}.\n")
     fmt = "{:<24} {:>10} {:>12} {:>10} {:>7} {:>7} {:>7} {:>7} {:>6} {:>15}"
-    print(fmt.format("scenario", "best req/s", "median req/s", "req/CPU-s", "p50 ms", "p99 ms",
+    print(fmt.format("scenario", "req/s", "median slice", "req/CPU-s", "p50 ms", "p99 ms",
                      "non-2xx", "srv CPU", "other", "sig checks/hits"))
     for row in rows:
         if "error" in row:
@@ -255,12 +258,13 @@ def print_table(rows: list[dict[str, Any]], found: dict[str, dict[str, float | N
         bad = sum(v for k, v in row["statuses"].items() if not k.startswith("2"))
         ver = row.get("verifier") or {}
         checks = f"{ver.get('signature_checks', '-')}/{ver.get('cache_hits', '-')}"
-        print(fmt.format(row["scenario"], f"{row['best']:,.0f}", f"{row['median']:,.0f}",
-                         f"{row['per_cpu']:,.0f}", f"{row['p50_ms']:.2f}",
-                         f"{row['p99_ms']:.2f}", bad, f"{row['server_cpu_pct']:.0f}%",
-                         f"{row['other_cpu_pct']:.0f}%", checks))
-    kinds = ("paired", "best", "median", "per_cpu")
-    print(f"\n{'ratio':<24} {'paired':>7} {'best':>7} {'median':>7} {'per CPU':>8}")
+        per_cpu = "-" if row["per_cpu"] is None else f"{row['per_cpu']:,.0f}"
+        print(fmt.format(row["scenario"], f"{row['total']:,.0f}", f"{row['median']:,.0f}",
+                         per_cpu, f"{row['p50_ms']:.2f}", f"{row['p99_ms']:.2f}", bad,
+                         f"{row['server_cpu_pct']:.0f}%", f"{row['other_cpu_pct']:.0f}%",
+                         checks))
+    kinds = ("paired", "total", "median", "per_cpu")
+    print(f"\n{'ratio':<24} {'paired':>7} {'total':>7} {'median':>7} {'per CPU':>8}")
     for name in PAIRS:
         cells = " ".join(f"{_pct(found[kind][name]):>{8 if kind == 'per_cpu' else 7}}"
                          for kind in kinds)
@@ -276,10 +280,10 @@ def _pct(value: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=3.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
+    parser.add_argument("--slice", type=float, default=0.5, help="seconds per scenario a cycle")
+    parser.add_argument("--cycles", type=int, default=60, help="measured cycles")
+    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     parser.add_argument("--concurrency", type=int, default=32, help="keep-alive connections")
-    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds per scenario")
     parser.add_argument("--cold-pool", type=int, default=25_000,
                         help="distinct tokens (> the verifier's 10k-entry cache)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
@@ -290,30 +294,24 @@ def main() -> None:
     key = ECKey.generate_key("P-256", parameters={"kid": "bench-1", "alg": "ES256"}, private=True)
     print(f"minting {args.cold_pool} tokens ...", file=sys.stderr, flush=True)
     tokens = mint(key, args.cold_pool)
-    runs: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="gatepass-rs-bench-") as tmpdir, ExitStack() as stack:
         tmp = Path(tmpdir)
         servers = [start(stack, sc, key, tokens, args, tmp) for sc in scenarios(args.redis)]
-        for n in range(args.rounds):
-            for server in servers if n % 2 == 0 else servers[::-1]:
-                name = server.scenario.name
-                print(f"round {n + 1}: {name} ...", file=sys.stderr, flush=True)
-                if server.error is not None:
-                    runs.setdefault(name, []).append({"error": server.error})
-                    continue
-                wait_until_idle(args.max_wait_idle)
-                try:
-                    runs.setdefault(name, []).append(drive(server, args))
-                except Exception as exc:  # report it and go on
-                    runs[name].append({"error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+        running = [s for s in servers if s.error is None]
+        wait_until_idle(args.max_wait_idle)
+        print(f"driving {len(running)} servers, {args.cycles} cycles ...", file=sys.stderr,
+              flush=True)
+        measured = dict(zip((s.scenario.name for s in running), drive(running, args),
+                            strict=True))
     try:
         cleaned = clean_redis(args.redis, args.key_prefix)
     except Exception:  # Redis absent: nothing to clean
         cleaned = 0
-    rows = [summarize(name, found) for name, found in runs.items()]
+    rows = [summarize(s.scenario.name, measured.get(s.scenario.name, {"error": s.error}))
+            for s in servers]
     by_name = {r["scenario"]: r for r in rows}
-    found = {field: ratios(by_name, field) for field in ("best", "median", "per_cpu")}
-    found["paired"] = paired(runs)
+    found = {kind: ratios(by_name, kind) for kind in ("total", "median", "per_cpu")}
+    found["paired"] = paired(by_name)
     print_table(rows, found, args)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
