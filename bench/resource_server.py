@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import secrets
 import statistics
 import subprocess
@@ -230,19 +231,41 @@ def ratios(rows: dict[str, dict[str, Any]], field: str) -> dict[str, float | Non
     return found
 
 
+def cycle_ratios(rows: dict[str, dict[str, Any]], name: str) -> list[float]:
+    """Per cycle, the ratio of the pair's two slices in that cycle."""
+    a, b = PAIRS[name]
+    sa, sb = rows[a].get("slices") or [], rows[b].get("slices") or []
+    return [(na / ta) / (nb / tb) for (na, ta), (nb, tb) in zip(sa, sb, strict=True)
+            if na and nb and ta > 0 and tb > 0]
+
+
 def paired(rows: dict[str, dict[str, Any]]) -> dict[str, float | None]:
     """Median over cycles of the ratio of the two scenarios' slices in that cycle (moments
     apart, so a slow spell of the machine tends to hit both)."""
     found: dict[str, float | None] = {}
-    for name, (a, b) in PAIRS.items():
-        sa, sb = rows[a].get("slices") or [], rows[b].get("slices") or []
-        each = [(na / ta) / (nb / tb) for (na, ta), (nb, tb) in zip(sa, sb, strict=True)
-                if na and nb and ta > 0 and tb > 0]
+    for name in PAIRS:
+        each = cycle_ratios(rows, name)
         found[name] = statistics.median(each) if each else None
     return found
 
 
+def spread(rows: dict[str, dict[str, Any]]) -> dict[str, tuple[float, float, float] | None]:
+    """Per pair: the standard deviation of the cycles' ratios and a bootstrap 95 % interval of
+    their median (2,000 resamples, fixed seed): how far "paired" could move on another run."""
+    found: dict[str, tuple[float, float, float] | None] = {}
+    rng = random.Random(0)
+    for name in PAIRS:
+        each = cycle_ratios(rows, name)
+        if len(each) < 2:
+            found[name] = None
+            continue
+        medians = sorted(statistics.median(rng.choices(each, k=len(each))) for _ in range(2000))
+        found[name] = (statistics.stdev(each), medians[50], medians[1949])
+    return found
+
+
 def print_table(rows: list[dict[str, Any]], found: dict[str, dict[str, float | None]],
+                spreads: dict[str, tuple[float, float, float] | None],
                 args: argparse.Namespace) -> None:
     print(f"\nGET /api/projects (FastAPI demo API); {args.concurrency} keep-alive connections "
           f"per server; {args.cycles} measured cycles of one {args.slice:g} s slice per "
@@ -264,10 +287,13 @@ def print_table(rows: list[dict[str, Any]], found: dict[str, dict[str, float | N
                          f"{row['server_cpu_pct']:.0f}%", f"{row['other_cpu_pct']:.0f}%",
                          checks))
     kinds = ("paired", "total", "median", "per_cpu")
-    print(f"\n{'ratio':<24} {'paired':>7} {'total':>7} {'median':>7} {'per CPU':>8}")
+    print(f"\n{'ratio':<24} {'paired':>7} {'total':>7} {'median':>7} {'per CPU':>8} "
+          f"{'sd':>6} {'95% interval':>15}")
     for name in PAIRS:
         cells = " ".join(f"{_pct(found[kind][name]):>{8 if kind == 'per_cpu' else 7}}"
                          for kind in kinds)
+        sd, low, high = spreads[name] or (None, None, None)
+        cells += f" {_pct(sd):>6} {_pct(low) + '-' + _pct(high):>15}"
         target, value = TARGETS.get(name), found["paired"][name]
         verdict = "" if target is None or value is None else (
             f"  target >= {target:.0%}: {'met' if value >= target else 'NOT met'} (paired)")
@@ -312,12 +338,15 @@ def main() -> None:
     by_name = {r["scenario"]: r for r in rows}
     found = {kind: ratios(by_name, kind) for kind in ("total", "median", "per_cpu")}
     found["paired"] = paired(by_name)
-    print_table(rows, found, args)
+    spreads = spread(by_name)
+    print_table(rows, found, spreads, args)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"resource_server-{stamp}.json"
     out.write_text(json.dumps({
         "when": stamp, "args": vars(args), "targets": TARGETS, "ratios": found,
+        "spread": {k: dict(zip(("sd", "low95", "high95"), v, strict=True)) if v else None
+                   for k, v in spreads.items()},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "versions": _versions() | {"fastapi": _version("fastapi"), "limits": _version("limits"),

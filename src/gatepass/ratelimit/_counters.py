@@ -71,9 +71,9 @@ class SlidingWindowCounters:
         self, key: tuple[str, ...], windows: tuple[Window, ...], now: float
     ) -> tuple[int, int, float] | None:
         """The usual case in one pass: when every window has room, count the request in each and
-        return the binding window's index, requests left and reset (as ``count``, ``binding``
-        and ``reset`` would); when one has none, count nothing and return None (``count`` then
-        refuses it)."""
+        return the binding window (the fewest left; on a tie, the longer window): its index,
+        requests left and reset, as ``count`` and ``reset`` would give them; when one has none,
+        count nothing and return None (``count`` then refuses it)."""
         entry = self._entry(key, windows, now)
         least, bound, bound_seconds, bound_counts = -1, 0, 1, entry.counts[0][3]
         for index, seconds, limit, counts in entry.counts:
@@ -121,7 +121,6 @@ class SlidingWindowCounters:
         """Drop entries none of whose buckets is still the current or the previous one."""
         self._entries = {key: entry for key, entry in self._entries.items() if entry.live(now)}
         self._sweep_at = max(_MIN_SWEEP, 2 * len(self._entries))
-
 
 
 def _used(counts: list[int], seconds: int, now: float) -> int:
