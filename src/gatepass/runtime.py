@@ -168,7 +168,7 @@ class Runtime:
             await self.stores.close()
 
 
-async def _no_fetch(url: str) -> Mapping[str, Any]:
+async def _no_fetch(url: str, *, refresh: bool = False) -> Mapping[str, Any]:
     raise RuntimeError("fetching jwks_uri is not available in this process")
 
 

@@ -79,3 +79,26 @@ async def test_rfc7523_s3_private_jwks_uri_is_not_even_requested() -> None:
         with pytest.raises(UnsafeUrl):
             await fetch("https://127.0.0.1/jwks.json")
     assert calls == []
+
+
+async def test_rfc7523_s3_refresh_refetches_once_per_cooldown() -> None:
+    calls: list[httpx.Request] = []
+    now = [1000.0]
+    client = httpx.AsyncClient(transport=httpx.MockTransport(
+        lambda r: calls.append(r) or httpx.Response(200, json=JWKS)))  # type: ignore[func-returns-value]
+    fetch = SafeJwksFetcher(client, development=False, ttl=300, refresh_cooldown=30,
+                            monotonic=lambda: now[0])
+    async with client:
+        await fetch(PUBLIC)
+        await fetch(PUBLIC, refresh=True)  # a key the cached document lacks: fetch again
+        assert len(calls) == 2
+        now[0] += 29
+        await fetch(PUBLIC, refresh=True)  # within the cooldown: the cache answers
+        await fetch(PUBLIC)
+        assert len(calls) == 2
+        now[0] += 2
+        await fetch(PUBLIC, refresh=True)
+        assert len(calls) == 3
+        now[0] += 301  # the cached copy is stale: fetched again, refresh or not
+        await fetch(PUBLIC)
+        assert len(calls) == 4

@@ -62,14 +62,25 @@ def make_settings(tmp_path: Any, **overrides: Any) -> Settings:
 
 
 class FakeFetcher:
-    """An injected ``jwks_uri`` fetcher: documents by URL; records calls; may fail."""
+    """An injected ``jwks_uri`` fetcher: documents by URL; records calls; may fail. A refresh
+    answers ``rotated[url]`` when there is one (the signer's new keys), fails when
+    ``refresh_fails``, else answers as before."""
 
     def __init__(self) -> None:
         self.documents: dict[str, Mapping[str, Any]] = {}
+        self.rotated: dict[str, Mapping[str, Any]] = {}
         self.calls: list[str] = []
+        self.refreshes: list[str] = []
+        self.refresh_fails = False
 
-    async def __call__(self, url: str) -> Mapping[str, Any]:
+    async def __call__(self, url: str, *, refresh: bool = False) -> Mapping[str, Any]:
         self.calls.append(url)
+        if refresh:
+            self.refreshes.append(url)
+            if self.refresh_fails:
+                raise OSError(f"cannot fetch {url} again")
+            if url in self.rotated:
+                return self.rotated[url]
         if url not in self.documents:
             raise OSError(f"cannot fetch {url}")
         return self.documents[url]

@@ -101,7 +101,43 @@ async def test_rfc7523_s3_jwks_uri_serving_other_keys_is_refused(h: Harness) -> 
     uri = "https://agent.example/jwks.json"
     cid, key = await h.jwt_client(jwks_uri=uri)
     h.fetcher.documents[uri] = ClientKey().jwks
-    await assert_refused(h, h.assertion(cid, key))
+    await assert_refused(h, h.assertion(cid, key),
+                         "client_assertion rejected: signature does not verify with any "
+                         "registered key")
+    assert h.fetcher.refreshes == [uri]  # asked once more for newer keys, then refused
+
+
+async def test_rfc7523_s3_a_rotated_key_is_found_by_fetching_the_jwks_uri_again(
+        h: Harness) -> None:
+    uri = "https://agent.example/jwks.json"
+    cid, old = await h.jwt_client(jwks_uri=uri)
+    new = ClientKey()
+    h.fetcher.rotated[uri] = new.jwks  # the client published its new key since the last fetch
+    assert (await h.token(h.jwt_request(h.assertion(cid, new))))["token_type"] == "Bearer"
+    assert h.fetcher.calls == [uri, uri] and h.fetcher.refreshes == [uri]
+    assert (await h.token(h.jwt_request(h.assertion(cid, old))))["token_type"] == "Bearer"
+    assert h.fetcher.refreshes == [uri]  # the cached document still verifies the old key
+
+
+async def test_rfc7523_s3_refresh_failing_keeps_the_first_answer(h: Harness) -> None:
+    uri = "https://agent.example/jwks.json"
+    cid, _ = await h.jwt_client(jwks_uri=uri)
+    h.fetcher.documents[uri] = ClientKey().jwks
+    h.fetcher.refresh_fails = True
+    await assert_refused(h, h.assertion(cid, ClientKey()),
+                         "client_assertion rejected: signature does not verify with any "
+                         "registered key")
+    assert h.fetcher.refreshes == [uri]
+
+
+async def test_rfc7523_s3_an_assertion_refused_for_its_form_fetches_nothing_more(
+        h: Harness) -> None:
+    uri = "https://agent.example/jwks.json"
+    cid, _ = await h.jwt_client(jwks_uri=uri)
+    forged = jwt.encode({"alg": "HS256"}, h.assertion_claims(cid), OctKey.import_key(b"k" * 32),
+                        algorithms=["HS256"])
+    await assert_refused(h, forged, "client_assertion rejected: algorithm 'HS256' not allowed")
+    assert h.fetcher.refreshes == []
 
 
 # --- RFC 7523 §3: iss, sub, aud --------------------------------------------------------------

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatepass.clock import Clock
-from gatepass.core.client_auth.private_key_jwt import JwksFetcher
+from gatepass.core.client_auth.private_key_jwt import JwksFetcher, verify_with_keys
 from gatepass.core.config import AttestationIssuer
 from gatepass.errors import InvalidSoftwareStatement
-from gatepass.keys import peek_claims, verify_jws_with_jwks
+from gatepass.keys import peek_claims
 
 __all__ = ["Attestation", "AttestationVerifier"]
 
@@ -49,10 +49,8 @@ class AttestationVerifier:
         if issuer is None:
             raise InvalidSoftwareStatement("software_statement is not from a trusted issuer")
         try:
-            jwks = issuer.jwks
-            if jwks is None:
-                jwks = await self._fetch(issuer.jwks_uri or "")
-            _, claims = verify_jws_with_jwks(statement, jwks, ALGORITHMS)
+            _, claims = await verify_with_keys(statement, issuer.jwks, issuer.jwks_uri,
+                                               self._fetch, ALGORITHMS)
         except InvalidSoftwareStatement:
             raise
         except Exception as exc:

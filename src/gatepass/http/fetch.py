@@ -1,16 +1,18 @@
 """Outbound fetches of client-supplied URLs (``jwks_uri``) with an SSRF guard.
 
 https only (http allowed in development), the host must resolve only to public addresses
-(loopback allowed in development), no redirects, a timeout, a size cap and a small TTL cache.
+(loopback allowed in development), no redirects, a timeout, a size cap and a small TTL cache;
+a refresh past the cache (a signer's rotated key) at most once per cooldown per URL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,18 +50,44 @@ async def check_public_url(url: str, *, development: bool) -> None:
 
 
 class SafeJwksFetcher:
-    """Fetches and caches a client's JWKS document."""
+    """Fetches and caches a client's JWKS document.
 
-    def __init__(self, client: httpx.AsyncClient, *, development: bool, ttl: float = 300.0):
+    A document is served from the cache for ``ttl`` seconds. ``refresh=True`` (no key of the
+    cached document verified a signature: the signer may have rotated its keys) fetches it again
+    at most once per ``refresh_cooldown`` seconds per URL, so assertions signed with unknown keys
+    cannot make the server fetch more often than that.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        development: bool,
+        ttl: float = 300.0,
+        refresh_cooldown: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._development = development
         self._ttl = ttl
-        self._cache: dict[str, tuple[float, Mapping[str, Any]]] = {}
+        self._cooldown = refresh_cooldown
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, Mapping[str, Any]]] = {}  # url -> (expires, doc)
+        self._refreshed: dict[str, float] = {}  # url -> when a refresh last went out
 
-    async def __call__(self, url: str) -> Mapping[str, Any]:
+    async def __call__(self, url: str, *, refresh: bool = False) -> Mapping[str, Any]:
+        now = self._monotonic()
         hit = self._cache.get(url)
-        if hit is not None and hit[0] > time.monotonic():
+        recent = now - self._refreshed.get(url, -math.inf) < self._cooldown
+        if hit is not None and hit[0] > now and (not refresh or recent):
             return hit[1]
+        if refresh:
+            self._refreshed[url] = now
+        doc = await self._fetch(url)
+        self._cache[url] = (self._monotonic() + self._ttl, doc)
+        return doc
+
+    async def _fetch(self, url: str) -> Mapping[str, Any]:
         await check_public_url(url, development=self._development)
         async with self._client.stream("GET", url, follow_redirects=False) as resp:
             if resp.status_code != 200:
@@ -72,5 +100,4 @@ class SafeJwksFetcher:
         doc = orjson.loads(body)
         if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
             raise UnsafeUrl("jwks_uri did not return a JWKS")
-        self._cache[url] = (time.monotonic() + self._ttl, doc)
         return doc

@@ -3,6 +3,7 @@
 from gatepass.keys.keyring import (
     Keyring,
     KeySealer,
+    NoKeyVerifies,
     generate_key,
     peek_claims,
     verify_jws_with_jwks,
@@ -12,6 +13,7 @@ from gatepass.keys.rotation import RotationReport, ensure_signing_key, rotate
 __all__ = [
     "KeySealer",
     "Keyring",
+    "NoKeyVerifies",
     "RotationReport",
     "ensure_signing_key",
     "generate_key",

@@ -17,7 +17,8 @@ from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
 from gatepass.models import SigningKey
 
-__all__ = ["KeySealer", "Keyring", "generate_key", "peek_claims", "verify_jws_with_jwks"]
+__all__ = ["KeySealer", "Keyring", "NoKeyVerifies", "generate_key", "peek_claims",
+           "verify_jws_with_jwks"]
 
 AnyKey = ECKey | RSAKey | OKPKey
 PUBLISHED_STATES = ("next", "current", "previous")
@@ -100,13 +101,18 @@ class Keyring:
             return None
 
 
+class NoKeyVerifies(ValueError):
+    """No key of the JWKS verifies the signature (unknown ``kid``, or a key since rotated)."""
+
+
 def verify_jws_with_jwks(
     token: str, jwks: Mapping[str, Any], algorithms: Sequence[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Verify a compact JWS against a client's JWKS; returns (header, claims).
 
     The algorithm must be in ``algorithms`` and fit the key's type; key material named in the
-    header (``jwk``, ``jku``, ``x5u``, ``x5c``) is never used. Raises ``ValueError`` on failure.
+    header (``jwk``, ``jku``, ``x5u``, ``x5c``) is never used. Raises ``ValueError`` on failure:
+    :class:`NoKeyVerifies` when the token is well formed but no key of the set verifies it.
     """
     try:
         header = jws.extract_compact(token.encode()).protected
@@ -129,7 +135,7 @@ def verify_jws_with_jwks(
         except (JoseError, ValueError, TypeError, KeyError):  # KeyError: unknown "crv"
             continue
         return dict(tok.header), dict(tok.claims)
-    raise ValueError("signature does not verify with any registered key")
+    raise NoKeyVerifies("signature does not verify with any registered key")
 
 
 def peek_claims(token: str) -> dict[str, Any]:

@@ -2,30 +2,73 @@
 
 The assertion's ``iss`` and ``sub`` are the client id; ``aud`` names the issuer or the token
 endpoint; ``exp`` is required and bounded; ``jti`` is single-use until ``exp``; the algorithm
-comes from an allow-list; keys come from the client's registered ``jwks`` or ``jwks_uri``.
+comes from an allow-list; keys come from the client's registered ``jwks`` or ``jwks_uri``. When
+no key of a fetched ``jwks_uri`` document verifies the assertion, the document is fetched once
+more past the cache (the client may have rotated its keys; the fetcher bounds how often).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, Protocol
 
 from gatepass.clock import Clock
 from gatepass.core.directory import ClientDirectory, ClientEntry
 from gatepass.core.requests import OAuthRequest
 from gatepass.errors import InvalidClient
-from gatepass.keys import peek_claims, verify_jws_with_jwks
+from gatepass.keys import NoKeyVerifies, peek_claims, verify_jws_with_jwks
 from gatepass.storage.base import ReplayCache
 
-__all__ = ["ASSERTION_TYPE", "JwksFetcher", "PrivateKeyJwt"]
+__all__ = ["ASSERTION_TYPE", "JwksFetcher", "KeysUnavailable", "PrivateKeyJwt", "verify_with_keys"]
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_BYTES = 8192
 LEEWAY = 30
 
-JwksFetcher = Callable[[str], Awaitable[Mapping[str, Any]]]
-"""Fetches a client's ``jwks_uri`` (with an SSRF guard, timeout and cache); raises on failure."""
+
+
+class JwksFetcher(Protocol):
+    """Fetches a JWKS by URL (with an SSRF guard, timeout and cache); raises on failure.
+
+    ``refresh=True`` asks for a newer document than the cached one (the signer may have rotated
+    its keys); the fetcher may still answer from its cache when it refreshed that URL recently.
+    """
+
+    def __call__(self, url: str, *, refresh: bool = False) -> Awaitable[Mapping[str, Any]]: ...
+
+
+class KeysUnavailable(Exception):
+    """The signer's ``jwks_uri`` could not be fetched."""
+
+
+async def verify_with_keys(
+    token: str,
+    jwks: Mapping[str, Any] | None,
+    jwks_uri: str | None,
+    fetch: JwksFetcher,
+    algorithms: Sequence[str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Verify ``token`` with the registered ``jwks``, else with the document at ``jwks_uri``;
+    when no key of that document verifies it, once more with a refreshed one. Returns (header,
+    claims); raises :class:`KeysUnavailable` when the document cannot be fetched, ``ValueError``
+    when no key verifies the token."""
+    if jwks is not None:
+        return verify_jws_with_jwks(token, jwks, algorithms)
+    try:
+        document = await fetch(jwks_uri or "")
+    except Exception as exc:
+        raise KeysUnavailable(f"cannot fetch {jwks_uri!r}: {exc}") from exc
+    try:
+        return verify_jws_with_jwks(token, document, algorithms)
+    except NoKeyVerifies as unknown:
+        try:
+            fresh = await fetch(jwks_uri or "", refresh=True)
+        except Exception:  # the signer's keys are unreachable now: the first answer stands
+            raise unknown from None
+        if fresh == document:
+            raise
+        return verify_jws_with_jwks(token, fresh, algorithms)
 
 
 class PrivateKeyJwt:
@@ -75,13 +118,10 @@ class PrivateKeyJwt:
     async def _verify_signature(self, entry: ClientEntry, assertion: str) -> dict[str, Any]:
         client = entry.client
         try:
-            jwks = client.jwks if client.jwks is not None else await self._fetch_jwks(
-                client.jwks_uri or ""
-            )
-        except Exception as exc:
+            _, claims = await verify_with_keys(assertion, client.jwks, client.jwks_uri,
+                                               self._fetch_jwks, self.algorithms)
+        except KeysUnavailable as exc:
             raise InvalidClient("Could not obtain the client's keys from its jwks_uri") from exc
-        try:
-            _, claims = verify_jws_with_jwks(assertion, jwks, self.algorithms)
         except ValueError as exc:
             raise InvalidClient(f"client_assertion rejected: {exc}") from exc
         return claims
