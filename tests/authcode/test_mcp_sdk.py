@@ -11,8 +11,6 @@ protects ``/mcp`` with ``gatepass.rs`` and serves its RFC 9728 metadata and the 
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -24,10 +22,6 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from examples.mcp_server.client import MemoryTokenStorage
 from mcp.client.auth import OAuthClientProvider
 from mcp.shared.auth import (
@@ -50,47 +44,13 @@ from gatepass.rs import (
     TokenVerifier,
 )
 from gatepass.storage.memory import open_memory_stores
+from gp_tls import certificates
 
 from .conftest import EMAIL, PASSWORD, Browser, bound_socket, query, serve_app, settings_for
 
 pytestmark = pytest.mark.slow
 
 REDIRECT = "http://127.0.0.1:33418/callback"  # never listened on: the handler reads Location
-
-
-def _certificates(tmp: Path) -> tuple[Path, Path, Path]:
-    """(CA certificate, server certificate, server key) for 127.0.0.1, as PEM files."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gatepass test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - dt.timedelta(minutes=5))
-          .not_valid_after(now + dt.timedelta(hours=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
-                                       False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-          .sign(ca_key, hashes.SHA256()))
-    leaf = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), False)
-            .sign(ca_key, hashes.SHA256()))
-    paths = tmp / "ca.pem", tmp / "server.pem", tmp / "server.key"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return paths
 
 
 @dataclass
@@ -124,7 +84,7 @@ def _resource_app(issuer: str, mcp_url: str, cimd_url: str) -> Any:
 
 @pytest.fixture
 async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
-    ca_file, cert, key = _certificates(tmp_path)
+    ca_file, cert, key = certificates(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # Gatepass's fetcher trusts the test CA
     gp_sock, rs_sock = bound_socket(), bound_socket()
     issuer = f"http://127.0.0.1:{gp_sock.getsockname()[1]}"

@@ -2,10 +2,11 @@
 §6.5-§6.6), cached per ``Cache-Control`` (RFC 9111 §5.2.2, §4.2.3).
 
 https only (http in development), public addresses only (loopback in development) via
-``check_public_url``, no redirects, the client's timeout, a size cap (5 KB by default), a JSON
-object body. ``max-age`` (less ``Age``) sets the cache lifetime, bounded by ``max_ttl``;
-``no-store``/``no-cache`` disable caching; without a header, ``default_ttl`` applies. Every failure
-is a ``CimdFetchError`` (a ``ValueError``) saying why.
+``check_public_url`` and fetched from the address it checked, no redirects, the client's
+timeout, a size cap (5 KB by default), a JSON object body. ``max-age`` (less ``Age``) sets the
+cache lifetime, bounded by ``max_ttl``; ``no-store``/``no-cache`` disable caching; without a
+header, ``default_ttl`` applies. Every failure is a ``CimdFetchError`` (a ``ValueError``) saying
+why.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gatepass.http.fetch import check_public_url
+from gatepass.http.fetch import PublicUrl, check_public_url
 
 __all__ = ["CimdFetchError", "CimdFetcher", "cache_lifetime"]
 
@@ -76,9 +77,9 @@ class CimdFetcher:
             self._cache.move_to_end(url)
             return hit[1]
         self._cache.pop(url, None)
-        await check_public_url(url, development=self._development)
+        public = await check_public_url(url, development=self._development)
         try:
-            doc, ttl = await self._get(url)
+            doc, ttl = await self._get(public)
         except httpx.HTTPError as exc:
             raise CimdFetchError(f"fetching it failed ({type(exc).__name__})") from exc
         if ttl > 0:
@@ -87,9 +88,8 @@ class CimdFetcher:
                 self._cache.popitem(last=False)
         return doc
 
-    async def _get(self, url: str) -> tuple[Mapping[str, Any], float]:
-        headers = {"Accept": "application/json"}
-        async with self._client.stream("GET", url, headers=headers, follow_redirects=False) as resp:
+    async def _get(self, public: PublicUrl) -> tuple[Mapping[str, Any], float]:
+        async with public.stream(self._client, {"Accept": "application/json"}) as resp:
             if resp.is_redirect:
                 raise CimdFetchError(f"it answered a redirect ({resp.status_code}), which is not "
                                      "followed")

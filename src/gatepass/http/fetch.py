@@ -1,8 +1,9 @@
 """Outbound fetches of client-supplied URLs (``jwks_uri``) with an SSRF guard.
 
 https only (http allowed in development), the host must resolve only to public addresses
-(loopback allowed in development), no redirects, a timeout, a size cap and a small TTL cache;
-a refresh past the cache (a signer's rotated key) at most once per cooldown per URL.
+(loopback allowed in development) and is fetched from the address checked (no second DNS
+answer), no redirects, a timeout, a size cap and a small TTL cache; a refresh past the cache
+(a signer's rotated key) at most once per cooldown per URL.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import math
 import socket
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
 
-__all__ = ["SafeJwksFetcher", "UnsafeUrl", "check_public_url"]
+__all__ = ["PublicUrl", "SafeJwksFetcher", "UnsafeUrl", "check_public_url"]
 
 MAX_BYTES = 64 * 1024
 
@@ -28,25 +31,59 @@ class UnsafeUrl(ValueError):
     """The URL is not one the server may fetch."""
 
 
-async def check_public_url(url: str, *, development: bool) -> None:
-    """Refuse non-https URLs and hosts that resolve to private, loopback or reserved addresses."""
+@dataclass(frozen=True)
+class PublicUrl:
+    """A URL that passed :func:`check_public_url`, and the checked address its host resolved to.
+
+    ``stream`` fetches it from that address: the host is never resolved again, so a DNS answer
+    that changes between the check and the request (DNS rebinding) cannot send the request to a
+    private address. The URL's host still goes in ``Host`` and, over https, in SNI and the
+    certificate check. Each fetch has a connection of its own (``Connection: close``), so a
+    connection verified for one host name never serves another that shares its address.
+    """
+
+    url: str
+    address: str
+
+    def stream(self, client: httpx.AsyncClient, headers: Mapping[str, str] | None = None
+               ) -> AbstractAsyncContextManager[httpx.Response]:
+        parts = urlsplit(self.url)
+        literal = f"[{self.address}]" if ":" in self.address else self.address
+        netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+        target = urlunsplit(parts._replace(netloc=netloc))
+        sent = {**(headers or {}), "Host": parts.netloc, "Connection": "close"}
+        extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+        return client.stream("GET", target, headers=sent, extensions=extensions,
+                             follow_redirects=False)
+
+
+async def _resolve(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to (a seam: tests name hosts no DNS server knows)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+async def check_public_url(url: str, *, development: bool) -> PublicUrl:
+    """Refuse non-https URLs and hosts that resolve to private, loopback or reserved addresses
+    (every address they resolve to is checked); the URL with the first address."""
     parts = urlsplit(url)
     if parts.scheme != "https" and not (development and parts.scheme == "http"):
         raise UnsafeUrl("URL must use https")
     if not parts.hostname or parts.username or parts.password:
         raise UnsafeUrl("URL must name a host and carry no credentials")
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, parts.port or 443, type=socket.SOCK_STREAM
-        )
-    except OSError as exc:
+        addresses = await _resolve(parts.hostname, parts.port or 443)
+    except (OSError, ValueError) as exc:  # ValueError: a port out of range
         raise UnsafeUrl(f"cannot resolve {parts.hostname}") from exc
-    for info in infos:
-        addr = ipaddress.ip_address(info[4][0])
+    if not addresses:
+        raise UnsafeUrl(f"cannot resolve {parts.hostname}")
+    for address in addresses:
+        addr = ipaddress.ip_address(address.partition("%")[0])  # no IPv6 zone id
         if development and addr.is_loopback:
             continue
         if not addr.is_global or addr.is_multicast:
             raise UnsafeUrl(f"{parts.hostname} resolves to a non-public address")
+    return PublicUrl(url, addresses[0])
 
 
 class SafeJwksFetcher:
@@ -88,8 +125,8 @@ class SafeJwksFetcher:
         return doc
 
     async def _fetch(self, url: str) -> Mapping[str, Any]:
-        await check_public_url(url, development=self._development)
-        async with self._client.stream("GET", url, follow_redirects=False) as resp:
+        public = await check_public_url(url, development=self._development)
+        async with public.stream(self._client) as resp:
             if resp.status_code != 200:
                 raise UnsafeUrl(f"jwks_uri answered {resp.status_code}")
             body = b""
