@@ -37,6 +37,13 @@ async def test_flood_from_one_ip_refused_while_another_ip_succeeds(tmp_path: Pat
         assert me.status_code == 401  # not rate limited: only registration POSTs are
         assert "ratelimit" not in me.headers
 
+        refusals = [e for e in await h.events() if e["event"] == "rate_limit.refused"]
+        assert [(e["path"], e["address"], e["reason"]) for e in refusals] == [
+            ("/oauth/register", FLOODER, "rate_limit_exceeded"),
+            (REGISTER, FLOODER, "rate_limit_exceeded")]  # newest first; none for the 201s
+        assert all(e["endpoint"] == "register" and e["method"] == "POST"
+                   and 3500 < e["retry_after"] <= 3600 for e in refusals)
+
 
 async def test_token_endpoint_is_not_classified(tmp_path: Path) -> None:
     settings = agent_settings(tmp_path, agents={"registrations_per_ip_per_hour": 1})

@@ -21,6 +21,7 @@ from gatepass.ratelimit import (
     Limiter,
     Policy,
     RateLimitMiddleware,
+    RefusalObserver,
     Tier,
     by_path_prefix,
     tier_map,
@@ -77,7 +78,10 @@ def principal(client_id: str, agent_type: str | None = None, tier: str | None = 
 
 
 def build_app(
-    limiter: Limiter, policy: Policy | None = None, policies: Mapping[str, Policy] | None = None
+    limiter: Limiter,
+    policy: Policy | None = None,
+    policies: Mapping[str, Policy] | None = None,
+    on_refusal: RefusalObserver | None = None,
 ) -> Any:
     limited = RateLimitMiddleware(
         Starlette(routes=ROUTES),
@@ -85,6 +89,7 @@ def build_app(
         policy=policy,
         policies=policies,
         classify=CLASSIFY,
+        on_refusal=on_refusal,
     )
     return PrincipalFromHeader(limited)
 
@@ -108,7 +113,8 @@ MakeHarness = Callable[..., Harness]
 
 @pytest.fixture
 async def harness() -> AsyncIterator[MakeHarness]:
-    """``harness(limiter=..., policy=..., policies=...)``; the default policy uses SMALL_TIERS."""
+    """``harness(limiter=..., policy=..., policies=..., on_refusal=...)``; the default policy
+    uses SMALL_TIERS."""
     made: list[Harness] = []
 
     def make(
@@ -116,8 +122,10 @@ async def harness() -> AsyncIterator[MakeHarness]:
         limiter: Limiter | None = None,
         policy: Policy | None = None,
         policies: Mapping[str, Policy] | None = None,
+        on_refusal: RefusalObserver | None = None,
     ) -> Harness:
-        app = build_app(limiter or Limiter(), policy or Policy(tiers=SMALL_TIERS), policies)
+        app = build_app(limiter or Limiter(), policy or Policy(tiers=SMALL_TIERS), policies,
+                        on_refusal)
         made.append(Harness(app))
         return made[-1]
 

@@ -62,6 +62,25 @@ async def test_refusal_body_and_headers_are_exact(harness: MakeHarness) -> None:
     assert abs(int(r.headers["x-ratelimit-reset"]) - (time.time() + 60)) <= 2
 
 
+async def test_every_refusal_and_only_refusals_reach_the_observer(harness: MakeHarness) -> None:
+    seen: list[tuple[str, str, str, int]] = []
+    client = harness(on_refusal=lambda scope, endpoint, error: seen.append(
+        (scope["path"], endpoint, error.error, error.http_status))).client()
+    assert await drain(lambda: client.get("/api/items"), 4) == [200, 200, 200, 429]
+    assert seen == [("/api/items", "api", "rate_limit_exceeded", 429)]
+
+
+async def test_a_failing_observer_does_not_change_the_refusal(
+    harness: MakeHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(scope: Any, endpoint: str, error: Any) -> None:
+        raise RuntimeError("audit store down")
+
+    client = harness(on_refusal=broken).client()
+    assert await drain(lambda: client.get("/api/items"), 4) == [200, 200, 200, 429]
+    assert "rate-limit refusal observer failed" in caplog.text
+
+
 async def test_burst_refusal_names_the_burst_window(harness: MakeHarness) -> None:
     client = harness().client()
     assert await drain(lambda: client.get("/api/items"), 4) == [200, 200, 200, 429]
@@ -195,10 +214,12 @@ async def test_redis_down_fails_closed(
 ) -> None:
     caplog.set_level(logging.WARNING, "gatepass.ratelimit")
     limiter = _down()
-    client = harness(limiter=limiter, policy=Policy(tiers=SMALL_TIERS, fail_open=False)).client()
+    seen: list[str] = []
+    client = harness(limiter=limiter, policy=Policy(tiers=SMALL_TIERS, fail_open=False),
+                     on_refusal=lambda scope, endpoint, error: seen.append(error.error)).client()
     r = await client.get("/api/items")
     await limiter.aclose()
-    assert r.status_code == 503
+    assert r.status_code == 503 and seen == ["temporarily_unavailable"]
     assert r.json() == {
         "error": "temporarily_unavailable",
         "error_description": "Rate limiting is temporarily unavailable; retry shortly",

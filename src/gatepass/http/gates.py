@@ -4,6 +4,7 @@
 ``registrations_per_ip_per_hour`` per client address, failing closed. Every other path is left
 alone (the token endpoint pays nothing). The client address is the socket peer unless the peer
 is a configured trusted proxy (then ``X-Forwarded-For``), the same rule the limiter keys on.
+Every refusal is audited (``rate_limit.refused``: endpoint class, method, path, address).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 
-from gatepass.errors import TemporarilyUnavailable
+from gatepass.errors import OAuthError, TemporarilyUnavailable
 from gatepass.ratelimit import (
     Classifier,
     Limiter,
     LimiterUnavailable,
     Policy,
     RateLimitMiddleware,
+    RefusalObserver,
     Tier,
     Window,
     client_address,
@@ -68,13 +70,28 @@ def source_address(request: Request, policy: Policy) -> str:
 
 def install_registration_limits(app: Starlette, settings: Settings, paths: Iterable[str],
                                 authorize: str | None = None) -> Limiter:
-    """Add the per-address middleware to ``app``; returns its limiter (close it on shutdown)."""
+    """Add the per-address middleware to ``app``; returns its limiter (close it on shutdown).
+    Each refusal is a ``rate_limit.refused`` audit event once the app's runtime is open."""
     limiter = Limiter(settings.redis_url or "memory://", key_prefix="gatepass:reg")
     policy = register_policy(settings)
     policies = {REGISTER: policy, AUTHORIZE: authorize_policy(settings)}
     app.add_middleware(RateLimitMiddleware, limiter=limiter, policy=policy, policies=policies,
-                       classify=registration_classifier(paths, authorize))
+                       classify=registration_classifier(paths, authorize),
+                       on_refusal=_audit_refusals(app, policy))
     return limiter
+
+
+def _audit_refusals(app: Starlette, policy: Policy) -> RefusalObserver:
+    def observe(scope: MutableMapping[str, Any], endpoint: str, error: OAuthError) -> None:
+        runtime = getattr(app.state, "runtime", None)
+        if runtime is None:  # not started (or stopped): nothing to audit into
+            return
+        runtime.server.audit.emit(
+            "rate_limit.refused", "failure", reason=error.error, endpoint=endpoint,
+            method=scope.get("method"), path=scope.get("path"),
+            address=client_address(scope, policy), retry_after=error.extra.get("retry_after"))
+
+    return observe
 
 
 class AccountLimiter:

@@ -17,7 +17,8 @@ and registration traffic is budgeted per client address and endpoint class::
                                  "/.well-known": None}),
     )
 
-Call ``await limiter.aclose()`` on shutdown.
+Pass ``on_refusal=`` to see (and audit) every refusal. Call ``await limiter.aclose()`` on
+shutdown.
 """
 
 from gatepass.ratelimit._subject import PRINCIPAL_SCOPE_KEY, client_address
@@ -25,6 +26,7 @@ from gatepass.ratelimit.limiter import Decision, Limiter, LimiterUnavailable, Wi
 from gatepass.ratelimit.middleware import (
     Classifier,
     RateLimitMiddleware,
+    RefusalObserver,
     always,
     by_path_prefix,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "LimiterUnavailable",
     "Policy",
     "RateLimitMiddleware",
+    "RefusalObserver",
     "Strategy",
     "Tier",
     "Window",

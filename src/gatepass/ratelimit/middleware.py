@@ -7,6 +7,9 @@ describe the most restrictive window, the one with the fewest requests left. A r
 429 JSON body (``rate_limit_exceeded``, ``retry_after``, ``upgrade_url``) with ``Retry-After``
 and ``Cache-Control: no-store``.
 
+``on_refusal(scope, endpoint_class, error)``, when given, sees every refusal (429, or 503 when
+failing closed) before it is sent, to audit it; it must not raise or block.
+
 ``classify(scope)`` names the request's endpoint class (``"api"``, ``"token"``, ...) or returns
 None to leave it alone; each class has its own budget and may have its own :class:`Policy`.
 Any callable works as a predicate (``lambda s: "api" if s["path"].startswith("/v1") else None``);
@@ -29,7 +32,7 @@ from gatepass.ratelimit._subject import PRINCIPAL_SCOPE_KEY, subject_for
 from gatepass.ratelimit.limiter import Decision, Limiter, LimiterUnavailable, decision_of
 from gatepass.ratelimit.policy import Policy, Tier
 
-__all__ = ["Classifier", "RateLimitMiddleware", "always", "by_path_prefix"]
+__all__ = ["Classifier", "RateLimitMiddleware", "RefusalObserver", "always", "by_path_prefix"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -37,6 +40,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Classifier = Callable[[Scope], str | None]
+RefusalObserver = Callable[[Scope, str, OAuthError], None]
 Headers = list[tuple[bytes, bytes]]
 
 logger = logging.getLogger("gatepass.ratelimit")
@@ -136,9 +140,11 @@ class RateLimitMiddleware:
         policy: Policy | None = None,
         policies: Mapping[str, Policy] | None = None,
         classify: Classifier | None = None,
+        on_refusal: RefusalObserver | None = None,
     ) -> None:
         self.app = app
         self.limiter = limiter
+        self._on_refusal = on_refusal
         self._default = _Compiled(policy if policy is not None else Policy(), limiter)
         self._by_class = {c: _Compiled(p, limiter) for c, p in (policies or {}).items()}
         self._classify = classify or always()
@@ -192,7 +198,8 @@ class RateLimitMiddleware:
         if decision.allowed:
             await self.app(scope, receive, _adding(headers, send))
         else:
-            await _send_error(send, _refusal(subject.policy, decision, now), headers)
+            await self._refuse(scope, endpoint, send, _refusal(subject.policy, decision, now),
+                               headers)
 
     async def _unavailable(
         self,
@@ -213,7 +220,16 @@ class RateLimitMiddleware:
             "Rate limiting is temporarily unavailable; retry shortly",
             headers={"Retry-After": str(max(1, math.ceil(self.limiter.cooldown)))},
         )
-        await _send_error(send, error, [])
+        await self._refuse(scope, endpoint, send, error, [])
+
+    async def _refuse(self, scope: Scope, endpoint: str, send: Send, error: OAuthError,
+                      headers: Headers) -> None:
+        if self._on_refusal is not None:
+            try:
+                self._on_refusal(scope, endpoint, error)
+            except Exception:  # an observer's fault must not turn the refusal into a 500
+                logger.exception("rate-limit refusal observer failed")
+        await _send_error(send, error, headers)
 
 
 def _policy(tier: Tier) -> bytes:
