@@ -18,7 +18,7 @@ from gatepass.core.credentials import SECRET_PREFIX, SecretHasher, new_client_id
 from gatepass.core.requests import OAuthRequest
 from gatepass.errors import InvalidClientMetadata, InvalidScope, OAuthError
 from gatepass.models import AuditEvent
-from gatepass.observability.logging import REDACTED, SENSITIVE_TEXT, _scrub, redact
+from gatepass.observability.logging import REDACTED, SENSITIVE_TEXT, _record, _scrub, redact
 from gatepass.storage.base import ConflictError, StorageError
 from gatepass.storage.memory import MemoryAuditLog, MemoryClientStore, open_memory_stores
 
@@ -323,3 +323,13 @@ def test_redact_keeps_ordinary_values() -> None:
     event = {"event": "token.issued", "client_id": "client_abc", "scopes": ["read:projects"],
              "jti": "abc", "outcome": "success"}
     assert redact(None, "info", dict(event)) == event
+
+
+def test_audit_details_cannot_overwrite_the_record_fields() -> None:
+    event = AuditEvent("rate_limit.refused", "failure", 1_800_000_000.0, "c1", (), "r", None,
+                       {"event": "spoofed", "outcome": "success", "path": "/oauth/register"})
+    record = _record(event)
+    assert (record["event"], record["outcome"], record["client_id"]) == (
+        "rate_limit.refused", "failure", "c1")
+    assert (record["details.event"], record["details.outcome"]) == ("spoofed", "success")
+    assert record["path"] == "/oauth/register"

@@ -107,13 +107,16 @@ class AuditLogWriter:
 
 
 def _record(ev: AuditEvent) -> dict[str, Any]:
+    """The event's log record: its fields, then its details beside them (a detail named like a
+    field is written as ``details.<name>``, so it cannot overwrite the field)."""
     record: dict[str, Any] = {
         "timestamp": _iso(ev.at), "level": "info", "logger": "gatepass.audit",
         "event": ev.event, "outcome": ev.outcome, "client_id": ev.client_id,
         "scopes": ev.scopes, "reason": _scrub(ev.reason), "actor": ev.actor,
     }
     for key, value in ev.details.items():
-        record[key] = REDACTED if _sensitive_key(key) else _scrub(value)
+        name = f"details.{key}" if key in _FIELDS else key
+        record[name] = REDACTED if _sensitive_key(key) else _scrub(value)
     return record
 
 
@@ -140,3 +143,6 @@ def _iso(at: float) -> str:
 @functools.lru_cache(maxsize=4)
 def _second(sec: int) -> str:
     return datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+_FIELDS = frozenset(_record(AuditEvent("any", "success", 0.0)))  # the names records always have
