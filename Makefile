@@ -15,13 +15,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[server,postgres,redis,dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The rate limiter's counters compiled with mypyc (optional: without a compiler the pure-Python
+# module serves); rebuilt when their source changes.
+NATIVE := $(VENV)/.native
+$(NATIVE): $(STAMP) src/gatepass/ratelimit/_counters.py scripts/build_native.py
+	$(BIN)/python scripts/build_native.py
+	touch $(NATIVE)
 
-run: $(STAMP)
+install: $(STAMP) $(NATIVE)
+
+run: $(STAMP) $(NATIVE)
 	GATEPASS_DEVELOPMENT=$${GATEPASS_DEVELOPMENT:-true} $(BIN)/gatepass serve --host $(HOST) --port $(PORT)
 
 # The example MCP server (examples/mcp_server/README.md), for tokens of the server `make run` starts.
-mcp: $(STAMP)
+mcp: $(STAMP) $(NATIVE)
 	$(BIN)/python -m examples.mcp_server --issuer http://$(HOST):$(PORT) --host $(HOST) --port $(MCP_PORT)
 
 services:
@@ -33,13 +40,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) services
+pytest: $(STAMP) $(NATIVE) services
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test: lint typecheck pytest
 
-bench: $(STAMP) services
+bench: $(STAMP) $(NATIVE) services
 	$(BIN)/python bench/token_endpoint.py
 
 clean:
-	rm -rf $(VENV) .gatepass gatepass.db gatepass.db-wal gatepass.db-shm .mypy_cache .ruff_cache
+	rm -rf $(VENV) src/gatepass/ratelimit/_counters_native* .gatepass gatepass.db gatepass.db-wal gatepass.db-shm .mypy_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Benchmark: the demo API's ``GET /api/projects`` over HTTP, protected and not, in one run.
 
-Five scenarios, each its own uvicorn process (``bench/rs_app.py``, the flags ``gatepass serve``
+Six scenarios, each its own uvicorn process (``bench/rs_app.py``, the flags ``gatepass serve``
 uses, one worker pinned to CPU 0; all started first, idle while another runs) driven by one
 ``bench/rs_loadgen.py`` pinned to CPU 1, with a fixed number of keep-alive connections each:
 
@@ -9,6 +9,7 @@ unprotected                 the demo routes without ``gatepass.rs`` or rate limi
 protected, warm cache       ``create_demo_api``: one token, a verified-token cache hit each time
 protected, cold cache       the same app, a distinct pre-minted token on every request
 rate limit, memory          warm + ``RateLimitMiddleware`` on ``memory://`` (3 windows counted)
+rate limit, memory, py      the same with the pure-Python counters (``GATEPASS_NATIVE=0``)
 rate limit, redis           warm + ``RateLimitMiddleware`` on Redis 127.0.0.1:6379, own prefix
 ==========================  ====================================================================
 
@@ -75,6 +76,7 @@ class Scenario:
     mode: str
     cold: bool = False
     storage: str | None = None
+    native: bool = True  # False: GATEPASS_NATIVE=0, the pure-Python rate-limit counters
 
 
 def scenarios(redis_url: str) -> list[Scenario]:
@@ -82,6 +84,7 @@ def scenarios(redis_url: str) -> list[Scenario]:
     return [Scenario("unprotected", "unprotected"),
             Scenario("protected, warm cache", "protected"),
             Scenario("rate limit, memory", "ratelimit", storage="memory://"),
+            Scenario("rate limit, memory, py", "ratelimit", storage="memory://", native=False),
             Scenario("rate limit, redis", "ratelimit", storage=redis_url),
             Scenario("protected, cold cache", "protected", cold=True)]
 
@@ -126,7 +129,7 @@ def start(stack: ExitStack, sc: Scenario, key: ECKey, tokens: list[str],
     server = Server(sc, free_port())
     env = base_env() | {"BENCH_MODE": sc.mode, "BENCH_ISSUER": ISSUER,
                         "BENCH_RESOURCE": RESOURCE, "BENCH_RL_STORAGE": sc.storage or "",
-                        "BENCH_KEY_PREFIX": args.key_prefix,
+                        "BENCH_KEY_PREFIX": args.key_prefix, "GATEPASS_NATIVE": str(int(sc.native)),
                         "BENCH_JWKS": json.dumps({"keys": [key.as_dict(private=False)]})}
     app = ["rs_app:app", "--factory", "--app-dir", str(BENCH), *KEEP_ALIVE]
     try:
@@ -218,6 +221,7 @@ def summarize(name: str, result: dict[str, Any]) -> dict[str, Any]:
 
 PAIRS = {"warm/unprotected": ("protected, warm cache", "unprotected"),
          "ratelimit-memory/warm": ("rate limit, memory", "protected, warm cache"),
+         "ratelimit-memory-py/warm": ("rate limit, memory, py", "protected, warm cache"),
          "ratelimit-redis/warm": ("rate limit, redis", "protected, warm cache"),
          "cold/warm": ("protected, cold cache", "protected, warm cache")}
 
@@ -270,7 +274,8 @@ def print_table(rows: list[dict[str, Any]], found: dict[str, dict[str, float | N
     print(f"\nGET /api/projects (FastAPI demo API); {args.concurrency} keep-alive connections "
           f"per server; {args.cycles} measured cycles of one {args.slice:g} s slice per "
           f"scenario after {args.warmup:g} s of warm-up; uvicorn {' '.join(UVICORN_FLAGS)}; "
-          f"{cpu_layout(1).text}.\n")
+          f"{cpu_layout(1).text}. Rate-limit counters: {_counters_kind()} (\"py\": the "
+          "pure-Python ones).\n")
     fmt = "{:<24} {:>10} {:>12} {:>10} {:>7} {:>7} {:>7} {:>7} {:>6} {:>15}"
     print(fmt.format("scenario", "req/s", "median slice", "req/CPU-s", "p50 ms", "p99 ms",
                      "non-2xx", "srv CPU", "other", "sig checks/hits"))
@@ -298,6 +303,14 @@ def print_table(rows: list[dict[str, Any]], found: dict[str, dict[str, float | N
         verdict = "" if target is None or value is None else (
             f"  target >= {target:.0%}: {'met' if value >= target else 'NOT met'} (paired)")
         print(f"{name:<24} {cells}{verdict}")
+
+
+def _counters_kind() -> str:
+    """Which in-process counters the servers run (``scripts/build_native.py``)."""
+    from gatepass.ratelimit._native import counters_class
+
+    return "compiled (mypyc)" if counters_class().__module__.endswith("_native") else (
+        "pure Python (not compiled: scripts/build_native.py)")
 
 
 def _pct(value: float | None) -> str:

@@ -3,7 +3,8 @@
 ``resource_server.py`` measures requests per second, which moves by ±10 % from one run to the
 next on a shared machine. This counts the instructions the server process executes per request
 instead: the same code, inputs and environment give the same count whatever else the machine is
-doing, so two builds can be compared by a fraction of a percent. Each scenario is
+doing, so two builds can be compared by a fraction of a percent. Each scenario (unprotected,
+warm cache, rate limit on memory with the compiled counters and with the pure-Python ones) is
 ``bench/rs_app.py`` under ``valgrind --tool=callgrind`` (instrumentation off until the app has
 served a warm-up), driven with a fixed number of requests over the same keep-alive connections
 as ``resource_server.py``; the counts are zeroed before and dumped after the measured requests.
@@ -39,10 +40,13 @@ from joserfc.jwk import ECKey
 from resource_server import ISSUER, RESOURCE, mint, request
 from token_endpoint import BENCH, RESULTS, UVICORN_FLAGS, base_env, free_port
 
-SCENARIOS = {"unprotected": ("unprotected", ""), "warm": ("protected", ""),
-             "ratelimit": ("ratelimit", "memory://")}  # fmt: skip
+# name: (BENCH_MODE, BENCH_RL_STORAGE, GATEPASS_NATIVE)
+SCENARIOS = {"unprotected": ("unprotected", "", "1"), "warm": ("protected", "", "1"),
+             "ratelimit": ("ratelimit", "memory://", "1"),
+             "ratelimit-py": ("ratelimit", "memory://", "0")}  # fmt: skip
 PAIRS = {"warm/unprotected": ("unprotected", "warm"),
-         "ratelimit-memory/warm": ("warm", "ratelimit")}
+         "ratelimit-memory/warm": ("warm", "ratelimit"),
+         "ratelimit-memory-py/warm": ("warm", "ratelimit-py")}
 
 
 async def _drive(port: int, payload: bytes, total: int, concurrency: int) -> int:
@@ -97,14 +101,14 @@ def _total(out: Path) -> int:
 def measure(name: str, key: ECKey, token: str, args: argparse.Namespace, tmp: Path
             ) -> dict[str, Any]:
     """One scenario: start under callgrind, warm up, zero, drive, dump; instructions/request."""
-    mode, storage = SCENARIOS[name]
+    mode, storage, native = SCENARIOS[name]
     port = free_port()
     out = tmp / f"callgrind.{name}"
     log = tmp / f"{name}.log"
     env = base_env() | {"BENCH_MODE": mode, "BENCH_ISSUER": ISSUER, "BENCH_RESOURCE": RESOURCE,
                         "BENCH_RL_STORAGE": storage, "BENCH_KEY_PREFIX": "gatepass:bench:cg",
                         "BENCH_JWKS": json.dumps({"keys": [key.as_dict(private=False)]}),
-                        "PYTHONHASHSEED": "0"}
+                        "GATEPASS_NATIVE": native, "PYTHONHASHSEED": "0"}
     cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
            sys.executable, "-m", "uvicorn", "rs_app:app", "--factory", "--app-dir", str(BENCH),
            "--host", "127.0.0.1", "--port", str(port), "--workers", "1", *UVICORN_FLAGS]

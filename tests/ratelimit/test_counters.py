@@ -1,7 +1,12 @@
-"""The faster sliding-window counters (memory, Redis) decide as ``limits``' storages do."""
+"""The faster sliding-window counters (memory, Redis) decide as ``limits``' storages do.
+
+The memory counters are checked twice: the pure-Python module and its mypyc build
+(``scripts/build_native.py``, run by ``make install``), which the limiter uses when present.
+"""
 
 from __future__ import annotations
 
+import importlib
 import random
 import time
 
@@ -11,8 +16,8 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from gatepass.clock import FrozenClock
-from gatepass.ratelimit import Limiter, Tier, Window
-from gatepass.ratelimit._counters import SlidingWindowCounters
+from gatepass.ratelimit import Limiter, Tier, Window, _counters
+from gatepass.ratelimit._native import counters_class
 from gatepass.ratelimit.middleware import _binding
 
 TIER = Tier("t", per_minute=7, burst=3, burst_window=2, window=10)
@@ -32,33 +37,49 @@ async def _reference(key: tuple[str, ...], windows: tuple[Window, ...]
     return refused, lefts, [s.reset_time for s in stats]
 
 
+Counters = type[_counters.SlidingWindowCounters]
+
+
+@pytest.fixture(params=["pure", "native"])
+def counters(request: pytest.FixtureRequest) -> Counters:
+    """Each implementation of the in-process counters (the compiled one when it was built)."""
+    if request.param == "pure":
+        return _counters.SlidingWindowCounters
+    try:
+        native = importlib.import_module("gatepass.ratelimit._counters_native")
+    except ImportError:
+        pytest.skip("the compiled counters are not built (scripts/build_native.py)")
+    found: Counters = native.SlidingWindowCounters
+    return found
+
+
 REFERENCE = SlidingWindowCounterRateLimiter(storage_from_string("async+memory://"))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("seed", range(6))
-async def test_same_decisions_as_limits_memory_storage(seed: int,
+async def test_same_decisions_as_limits_memory_storage(seed: int, counters: Counters,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     await REFERENCE.storage.reset()
     rng = random.Random(seed)
     clock = FrozenClock(1_700_000_000.0 + rng.random() * 100)
     monkeypatch.setattr(time, "time", clock.now)
-    counters = SlidingWindowCounters()
+    table = counters()
     for _ in range(300):
         clock.advance(rng.choice([0.0, 0.05, 0.3, 0.9, 2.5, 11.0]) * rng.random())
         key = ("api", "t", "client", rng.choice("abc"))
-        refused, lefts, resets = counters.hit(key, TIER.windows, clock.now())
+        refused, lefts, resets = table.hit(key, TIER.windows, clock.now())
         expected = await _reference(key, TIER.windows)
         assert (refused, lefts) == expected[:2]
         assert resets == pytest.approx(expected[2], abs=1e-6)
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_admit_is_count_binding_and_reset_in_one_pass(seed: int) -> None:
+def test_admit_is_count_binding_and_reset_in_one_pass(seed: int, counters: Counters) -> None:
     """``admit`` (the middleware's path) on one table, ``hit`` on a twin: the same counts, and
     when ``admit`` refuses to count, nothing changed and ``hit`` refuses."""
     rng = random.Random(seed)
     now = 1_700_000_000.0 + rng.random() * 100
-    fast, twin = SlidingWindowCounters(), SlidingWindowCounters()
+    fast, twin = counters(), counters()
     admitted = refused = 0
     for _ in range(400):
         now += rng.choice([0.0, 0.05, 0.3, 0.9, 2.5, 11.0]) * rng.random()
@@ -90,14 +111,31 @@ async def test_limiter_uses_them_on_memory_with_its_clock() -> None:
     assert (await limiter.hit(("k",), windows, "sliding-window-counter")).allowed
 
 
-def test_finished_buckets_are_swept() -> None:
-    counters = SlidingWindowCounters()
+def test_finished_buckets_are_swept(counters: Counters) -> None:
+    table = counters()
     windows = (Window("s", 5, 1),)
     for n in range(5000):
-        counters.hit(("ip", str(n)), windows, 100.0)
+        table.hit(("ip", str(n)), windows, 100.0)
     for n in range(5000):  # the table doubles on the way: the 100.0 buckets are over by now
-        counters.hit(("ip", f"late-{n}"), windows, 103.0)
-    assert len(counters) == 5000
+        table.hit(("ip", f"late-{n}"), windows, 103.0)
+    assert len(table) == 5000
+
+
+def test_the_compiled_counters_serve_only_when_built_from_this_source(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    pick = counters_class.__wrapped__  # not the per-process cached answer
+    try:
+        native = importlib.import_module("gatepass.ratelimit._counters_native")
+    except ImportError:
+        assert pick() is _counters.SlidingWindowCounters
+        return
+    assert pick() is native.SlidingWindowCounters
+    monkeypatch.setenv("GATEPASS_NATIVE", "0")
+    assert pick() is _counters.SlidingWindowCounters
+    monkeypatch.delenv("GATEPASS_NATIVE")
+    monkeypatch.setattr(native, "SOURCE_SHA256", "0" * 64)  # built from another source
+    assert pick() is _counters.SlidingWindowCounters
+    assert "built from another _counters.py" in caplog.text
 
 
 @pytest.mark.redis

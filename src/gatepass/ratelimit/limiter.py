@@ -40,6 +40,7 @@ from limits.storage import storage_from_string
 
 from gatepass.clock import Clock, SystemClock
 from gatepass.ratelimit._counters import SlidingWindowCounters
+from gatepass.ratelimit._native import counters_class
 from gatepass.ratelimit._redis_counters import RedisSlidingWindows
 from gatepass.ratelimit.policy import Strategy, Window
 
@@ -110,7 +111,7 @@ class Limiter:
         self._pool: Any = None
         self._storage = self._open(storage_uri, key_prefix)
         memory = storage_uri.startswith("memory://")
-        self._counters = SlidingWindowCounters() if memory else None
+        self._counters = counters_class()() if memory else None
         self._redis = None if memory else RedisSlidingWindows(self._pool, key_prefix)
         self._errors: tuple[type[Exception], ...] = (StorageError, OSError, TimeoutError)
         if not memory:
