@@ -35,10 +35,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from joserfc.jwk import ECKey
 from resource_server import ISSUER, RESOURCE, mint, request
-from token_endpoint import BENCH, RESULTS, UVICORN_FLAGS, base_env, free_port
+from token_endpoint import BENCH, RESULTS, UVICORN_FLAGS, base_env, free_port, wait_ready
 
 # name: (BENCH_MODE, BENCH_RL_STORAGE, GATEPASS_NATIVE)
 SCENARIOS = {"unprotected": ("unprotected", "", "1"), "warm": ("protected", "", "1"),
@@ -71,21 +70,6 @@ async def _drive(port: int, payload: bytes, total: int, concurrency: int) -> int
     return ok
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, limit: float = 300) -> None:
-    deadline = time.monotonic() + limit
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"server not ready in {limit:.0f} s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)
-
-
 def _control(*args: str) -> None:
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True, timeout=120)
 
@@ -116,7 +100,7 @@ def measure(name: str, key: ECKey, token: str, args: argparse.Namespace, tmp: Pa
     with log.open("wb") as sink:
         proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
-        _wait_ready(proc, port, log)
+        wait_ready(proc, port, log, limit=300, poll=0.5)  # valgrind starts slowly
         _control("-i", "on", str(proc.pid))
         asyncio.run(_drive(port, payload, args.warmup, args.concurrency))
         _control("-z", str(proc.pid))

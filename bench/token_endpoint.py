@@ -118,6 +118,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, limit: float = 60,
+               poll: float = 0.05) -> None:
+    """Until ``GET /healthz`` answers 200; raise with the log's tail if the server exits or
+    ``limit`` seconds pass."""
+    deadline = time.monotonic() + limit
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server not ready in {limit:.0f} s:\n{log.read_text()[-3000:]}")
+        time.sleep(poll)
+
+
 @contextmanager
 def uvicorn(app: list[str], port: int, workers: int, env: dict[str, str], cpus: frozenset[int]
             | None, log: Path) -> Iterator[subprocess.Popen[bytes]]:
@@ -127,18 +145,7 @@ def uvicorn(app: list[str], port: int, workers: int, env: dict[str, str], cpus: 
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 preexec_fn=_pin(cpus))
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready in 60 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.05)
+        wait_ready(proc, port, log)
         yield proc
     finally:
         proc.terminate()
