@@ -27,7 +27,6 @@ MAX_ASSERTION_BYTES = 8192
 LEEWAY = 30
 
 
-
 class JwksFetcher(Protocol):
     """Fetches a JWKS by URL (with an SSRF guard, timeout and cache); raises on failure.
 
