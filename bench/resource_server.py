@@ -291,6 +291,10 @@ def print_table(rows: list[dict[str, Any]], found: dict[str, dict[str, float | N
                          per_cpu, f"{row['p50_ms']:.2f}", f"{row['p99_ms']:.2f}", bad,
                          f"{row['server_cpu_pct']:.0f}%", f"{row['other_cpu_pct']:.0f}%",
                          checks))
+    for row in rows:
+        if row.get("lost_connections") or row.get("bad_bodies"):
+            print(f"warning: {row['scenario']}: {row['lost_connections']} connection(s) lost, "
+                  f"{row['bad_bodies']} unexpected body(ies): its figures are not trustworthy")
     kinds = ("paired", "total", "median", "per_cpu")
     print(f"\n{'ratio':<24} {'paired':>7} {'total':>7} {'median':>7} {'per CPU':>8} "
           f"{'sd':>6} {'95% interval':>15}")
