@@ -5,7 +5,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gatepass.http.fetch import MAX_BYTES, SafeJwksFetcher, UnsafeUrl, check_public_url
+from gatepass.http.fetch import (
+    MAX_BYTES,
+    PublicUrl,
+    SafeJwksFetcher,
+    UnsafeUrl,
+    check_public_url,
+)
 
 JWKS = {"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "kid": "k"}]}
 PUBLIC = "https://93.184.216.34/jwks.json"  # an IP literal: no DNS needed
@@ -102,3 +108,23 @@ async def test_rfc7523_s3_refresh_refetches_once_per_cooldown() -> None:
         now[0] += 301  # the cached copy is stale: fetched again, refresh or not
         await fetch(PUBLIC)
         assert len(calls) == 4
+
+
+@pytest.mark.parametrize(("url", "address", "sent"), [
+    ("https://jwks.example:8443/k.json?v=1", "2606:4700::1111",
+     "https://[2606:4700::1111]:8443/k.json?v=1"),
+    ("https://jwks.example/k.json", "93.184.216.34", "https://93.184.216.34/k.json"),
+])
+async def test_a_checked_url_is_fetched_from_its_address_under_its_name(
+        url: str, address: str, sent: str) -> None:
+    seen: list[httpx.Request] = []
+    client = httpx.AsyncClient(transport=httpx.MockTransport(
+        lambda r: seen.append(r) or httpx.Response(200, json=JWKS)))  # type: ignore[func-returns-value]
+    async with client, PublicUrl(url, address).stream(client, {"Accept": "application/json"}):
+        pass
+    (request,) = seen
+    assert str(request.url) == sent
+    assert request.headers["host"] == url.split("/")[2]
+    assert request.headers["connection"] == "close"
+    assert request.headers["accept"] == "application/json"
+    assert request.extensions["sni_hostname"] == "jwks.example"
