@@ -24,7 +24,7 @@ cycles of the ratio of the two adjacent slices: warm ≥ 85% of unprotected; rat
     .venv/bin/python bench/resource_server.py [--slice 0.5] [--cycles 60] [--warmup 3]
         [--concurrency 32] [--cold-pool 25000] [--redis redis://127.0.0.1:6379/0]
 
-About three minutes with the defaults (30 measured seconds per scenario).
+About three and a half minutes with the defaults (30 measured seconds per scenario).
 """
 
 from __future__ import annotations
