@@ -41,10 +41,13 @@ def build() -> int:
             work = Path(tmp)
             out = work / "gatepass" / "ratelimit"  # mypyc copies its results here, by module
             out.mkdir(parents=True)
-            done = subprocess.run(  # noqa: S603 (this interpreter, mypyc, our own file)
-                [sys.executable, "-m", "mypyc", str(copy)], cwd=work, capture_output=True,
-                text=True, env={**os.environ, "MYPY_CACHE_DIR": str(work / "cache")},
-                check=False)  # fmt: skip
+            try:
+                done = subprocess.run(  # noqa: S603 (this interpreter, mypyc, our own file)
+                    [sys.executable, "-m", "mypyc", str(copy)], cwd=work, capture_output=True,
+                    text=True, env={**os.environ, "MYPY_CACHE_DIR": str(work / "cache")},
+                    check=False, timeout=600)  # fmt: skip
+            except subprocess.TimeoutExpired as exc:
+                done = subprocess.CompletedProcess(exc.cmd, 1, "", "mypyc took over 600 s")
             for result in out.glob(f"{NATIVE}*"):
                 result.replace(PACKAGE / result.name)
     finally:
