@@ -34,6 +34,7 @@ from gatepass.rs import (
     MemoryRevocationList,
     RedisRevocationListener,
     RevocationChecker,
+    RevocationDenylist,
     metadata_paths,
 )
 from gatepass.runtime import Runtime
@@ -95,13 +96,21 @@ class _AnyRevoked:
 
     def __init__(self, *checkers: RevocationChecker) -> None:
         self._checkers = list(checkers)
+        self._denials = self._synchronous()
+
+    def _synchronous(self) -> list[Callable[[str], bool | None] | None]:
+        """Each checker's ``denies``, None for one that must be awaited (the
+        ``RevocationDenylist`` protocol is checked here once, not per request)."""
+        found: list[Callable[[str], bool | None] | None] = []
+        for checker in self._checkers:
+            found.append(checker.denies if isinstance(checker, RevocationDenylist) else None)
+        return found
 
     def denies(self, jti: str) -> bool | None:
-        """Revoked by a checker that answers from memory; None when one of them cannot (a
-        class check, not the slower ``RevocationDenylist`` protocol check, per request)."""
+        """Revoked by a checker that answers from memory; None when one of them cannot."""
         answer: bool | None = False
-        for checker in self._checkers:
-            found = checker.denies(jti) if isinstance(checker, MemoryRevocationList) else None
+        for deny in self._denials:
+            found = None if deny is None else deny(jti)
             if found:
                 return True
             if found is None:
@@ -121,6 +130,7 @@ class _AnyRevoked:
             except Exception as exc:
                 log.warning("revocation checker %s unavailable: %s", type(checker).__name__, exc)
                 self._checkers.remove(checker)
+        self._denials = self._synchronous()
 
     async def stop(self) -> None:
         for checker in self._checkers:
