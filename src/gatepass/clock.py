@@ -15,10 +15,9 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The wall clock."""
+    """The wall clock. ``now`` is ``time.time`` itself: no Python frame on hot paths."""
 
-    def now(self) -> float:
-        return time.time()
+    now = staticmethod(time.time)
 
 
 class FrozenClock:

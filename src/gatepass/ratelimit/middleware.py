@@ -22,11 +22,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
-from gatepass.clock import SystemClock
 from gatepass.errors import OAuthError, RateLimitExceeded, TemporarilyUnavailable
 from gatepass.ratelimit._subject import PRINCIPAL_SCOPE_KEY, subject_for
 from gatepass.ratelimit.limiter import Decision, Limiter, LimiterUnavailable, decision_of
@@ -148,8 +146,7 @@ class RateLimitMiddleware:
         self._default = _Compiled(policy if policy is not None else Policy(), limiter)
         self._by_class = {c: _Compiled(p, limiter) for c, p in (policies or {}).items()}
         self._classify = classify or always()
-        clock = limiter.clock
-        self._now = time.time if type(clock) is SystemClock else clock.now  # one call, not two
+        self._now = limiter.clock.now
         # Subjects by id(principal): a hot token's principal is one cached object, so its tier
         # and key are worked out once. The entry holds the principal, so its id cannot be
         # reused while the entry exists.
