@@ -15,6 +15,7 @@ __all__ = [
     "Client",
     "ClientSecret",
     "ClientStatus",
+    "ConsoleSession",
     "KeyState",
     "Owner",
     "Principal",
@@ -192,6 +193,17 @@ class Owner:
     created_at: float
     is_operator: bool = False
     disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """An owner's signed-in console session, stored by the SHA-256 of its random identifier
+    (the cookie holds the identifier); ended by deleting it, at ``expires_at`` at the latest."""
+
+    digest: str
+    owner_id: str
+    created_at: float
+    expires_at: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,7 +157,7 @@ class Harness:
 @asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[Harness]:
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, startup_timeout=60) as manager:  # migrations under load
         harness = Harness(manager.app, app.state.runtime)
         try:
             yield harness

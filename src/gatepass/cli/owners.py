@@ -1,4 +1,5 @@
-"""``gatepass owners``: create, list, set-password, set-operator (console accounts, DESIGN §5).
+"""``gatepass owners``: create, list, set-password, set-operator, disable, enable (console
+accounts, DESIGN §5). A password change or ``disable`` ends every console session of the owner.
 
 Passwords are prompted (hidden, with confirmation) or read from stdin with ``--password-stdin``
 (the first line), never taken as an argument: arguments end up in shell history and ``ps``.
@@ -99,3 +100,17 @@ def set_operator(ctx: typer.Context, email: str,
     """Give (or with --off take away) the operator's global view."""
     owner = run(ctx, lambda rt: _owners(rt).set_operator(email, not off, actor=_actor()))
     console.print(f"{owner.email} is {'an operator' if owner.is_operator else 'an owner'}")
+
+
+@owners.command("disable")
+def disable(ctx: typer.Context, email: str) -> None:
+    """Refuse the owner's sign-in and end every console session they have."""
+    owner = run(ctx, lambda rt: _owners(rt).set_disabled(email, True, actor=_actor()))
+    console.print(f"{owner.email} is disabled; their console sessions have ended")
+
+
+@owners.command("enable")
+def enable(ctx: typer.Context, email: str) -> None:
+    """Let a disabled owner sign in again."""
+    owner = run(ctx, lambda rt: _owners(rt).set_disabled(email, False, actor=_actor()))
+    console.print(f"{owner.email} is enabled")

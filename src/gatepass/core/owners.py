@@ -145,11 +145,24 @@ class Owners:
         return owner
 
     async def set_password(self, email: str, password: str, *, actor: str) -> Owner:
+        """Replace the password and end every console session of the owner."""
         check_password(password)
         owner = replace(await self.get(email), password_hash=await self._hash(password))
         await self._store.update_owner(owner)
+        ended = await self._server.stores.sessions.delete_owner_sessions(owner.owner_id)
         self._server.audit.emit("owner.password_changed", "success", actor=actor,
-                                owner_id=owner.owner_id)
+                                owner_id=owner.owner_id, sessions_ended=ended)
+        return owner
+
+    async def set_disabled(self, email: str, disabled: bool, *, actor: str) -> Owner:
+        """Disable (no sign-in, every console session ended) or enable the owner again."""
+        owner = replace(await self.get(email), disabled=disabled)
+        await self._store.update_owner(owner)
+        ended = 0
+        if disabled:
+            ended = await self._server.stores.sessions.delete_owner_sessions(owner.owner_id)
+        self._server.audit.emit("owner.disabled" if disabled else "owner.enabled", "success",
+                                actor=actor, owner_id=owner.owner_id, sessions_ended=ended)
         return owner
 
     async def set_operator(self, email: str, operator: bool, *, actor: str) -> Owner:

@@ -159,6 +159,7 @@ def _purge(runtime: Runtime) -> Callable[[], Awaitable[int]]:
         purged = await runtime.stores.revocations.purge_expired(now)
         # Used codes stay an hour past expiry so a late replay still revokes its grant.
         purged += await runtime.stores.grants.purge_expired(now - CODE_REPLAY_MEMORY)
+        purged += await runtime.stores.sessions.purge_expired(now)
         return purged + await runtime.stores.replay.purge_expired(now)
 
     return job

@@ -105,14 +105,13 @@ class _Pages:
 def authorize_routes(runtime: Runtime) -> list[Route]:
     """``GET`` and ``POST`` ``/oauth/authorize``; the app must run the session middleware."""
     authorizer = runtime.server.authorizer
-    owners = runtime.stores.owners
     pages = _Pages(runtime)
     limit = runtime.settings.max_body_bytes
 
     async def show(request: Request) -> Response:
         query = request.url.query
         req = await authorizer.validate(parse_qsl(query, keep_blank_values=True))
-        owner = await current_owner(request, owners)
+        owner = await current_owner(request, runtime.stores, runtime.server.clock)
         if owner is None:
             return RedirectResponse(login_url(f"{request.url.path}?{query}"), 303, _headers())
         return pages.consent(request, req, owner)
@@ -120,7 +119,7 @@ def authorize_routes(runtime: Runtime) -> list[Route]:
     async def decide(request: Request) -> Response:
         posted = await read_oauth_request(request, limit)
         check_csrf(request, posted.form.get("csrf"))
-        owner = await current_owner(request, owners)
+        owner = await current_owner(request, runtime.stores, runtime.server.clock)
         if owner is None:
             raise AccessDenied("Your session has ended: start again from the application")
         pairs = [(k, v) for k, v in posted.form.items() if k not in _NOT_PROTOCOL]

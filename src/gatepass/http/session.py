@@ -1,6 +1,12 @@
-"""Owner sessions for the console and the consent page: a signed cookie (itsdangerous via
-Starlette's SessionMiddleware) — ``HttpOnly``, ``SameSite=Lax``, ``Secure`` outside
-development — plus a per-session CSRF token checked on every form post."""
+"""Owner sessions for the console and the consent page.
+
+The browser holds a signed cookie (itsdangerous via Starlette's SessionMiddleware) —
+``HttpOnly``, ``SameSite=Lax``, ``Secure`` outside development — with a per-session CSRF token
+checked on every form post. Being signed in is server-side: the cookie names a session by a
+random id whose SHA-256 is a row of the configured store (``Stores.sessions``), so signing out, a
+password change or disabling the owner ends every session of that owner, and a copy of an old
+cookie opens nothing.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +21,12 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 
 from gatepass.errors import AccessDenied
+from gatepass.models import ConsoleSession
 
 if TYPE_CHECKING:
+    from gatepass.clock import Clock
     from gatepass.models import Owner
-    from gatepass.storage.base import OwnerStore
+    from gatepass.storage.base import Stores
 
 __all__ = [
     "LOGIN_PATH",
@@ -34,7 +42,7 @@ __all__ = [
 COOKIE = "gatepass_session"
 LOGIN_PATH = "/console/login"
 SESSION_MAX_AGE = 8 * 3600
-_OWNER = "owner_id"
+_SESSION = "sid"
 _CSRF = "csrf"
 
 
@@ -48,23 +56,45 @@ def session_middleware(pepper: bytes, *, development: bool) -> Middleware:
                       max_age=SESSION_MAX_AGE, same_site="lax", https_only=not development)
 
 
-async def current_owner(request: Request, owners: OwnerStore) -> Owner | None:
-    """The signed-in, enabled owner, or None."""
-    owner_id = request.session.get(_OWNER)
-    if not isinstance(owner_id, str):
+def _digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+async def current_owner(request: Request, stores: Stores, clock: Clock) -> Owner | None:
+    """The owner of the cookie's live session if enabled, or None."""
+    session_id = request.session.get(_SESSION)
+    if not isinstance(session_id, str):
         return None
-    owner = await owners.get_owner(owner_id)
+    session = await stores.sessions.get_session(_digest(session_id), clock.now())
+    if session is None:
+        return None
+    owner = await stores.owners.get_owner(session.owner_id)
     return owner if owner is not None and not owner.disabled else None
 
 
-def sign_in(request: Request, owner: Owner) -> None:
-    """Start a fresh session for ``owner`` (new CSRF token: no fixation)."""
+async def sign_in(request: Request, stores: Stores, clock: Clock, owner: Owner) -> None:
+    """Start a fresh server-side session for ``owner`` (new id and CSRF token: no fixation)."""
+    old = request.session.get(_SESSION)
+    if isinstance(old, str):
+        await stores.sessions.delete_session(_digest(old))
+    session_id = secrets.token_urlsafe(32)
+    now = clock.now()
+    await stores.sessions.add_session(ConsoleSession(
+        digest=_digest(session_id), owner_id=owner.owner_id, created_at=now,
+        expires_at=now + SESSION_MAX_AGE))
     request.session.clear()
-    request.session[_OWNER] = owner.owner_id
+    request.session[_SESSION] = session_id
     request.session[_CSRF] = secrets.token_urlsafe(32)
 
 
-def sign_out(request: Request) -> None:
+async def sign_out(request: Request, stores: Stores, clock: Clock) -> None:
+    """End every session of the signed-in owner (all devices), and clear this cookie."""
+    session_id = request.session.get(_SESSION)
+    if isinstance(session_id, str):
+        session = await stores.sessions.get_session(_digest(session_id), clock.now())
+        await stores.sessions.delete_session(_digest(session_id))
+        if session is not None:
+            await stores.sessions.delete_owner_sessions(session.owner_id)
     request.session.clear()
 
 

@@ -19,6 +19,7 @@ from gatepass.models import (
     BillingToken,
     Client,
     ClientSecret,
+    ConsoleSession,
     KeyState,
     Owner,
     RefreshToken,
@@ -36,6 +37,7 @@ __all__ = [
     "OwnerStore",
     "ReplayCache",
     "RevocationStore",
+    "SessionStore",
     "StorageError",
     "Stores",
     "email_key",
@@ -187,6 +189,22 @@ class OwnerStore(Protocol):
         """Replace; ``KeyError`` if unknown."""
 
 
+class SessionStore(Protocol):
+    """Owners' console sessions (server-side: the cookie only names one), by digest."""
+
+    async def add_session(self, session: ConsoleSession) -> None: ...
+
+    async def get_session(self, digest: str, now: float) -> ConsoleSession | None:
+        """The session unless unknown, ended or expired at ``now``."""
+
+    async def delete_session(self, digest: str) -> None: ...
+
+    async def delete_owner_sessions(self, owner_id: str) -> int:
+        """End every session of the owner; how many."""
+
+    async def purge_expired(self, now: float) -> int: ...
+
+
 class GrantStore(Protocol):
     """Authorization codes and refresh tokens (stored as digests), grouped by ``grant_id``."""
 
@@ -226,4 +244,5 @@ class Stores:
     billing: BillingStore
     owners: OwnerStore
     grants: GrantStore
+    sessions: SessionStore
     close: Callable[[], Awaitable[None]]

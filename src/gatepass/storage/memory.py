@@ -19,6 +19,7 @@ from gatepass.models import (
     BillingToken,
     Client,
     ClientSecret,
+    ConsoleSession,
     KeyState,
     Owner,
     RefreshToken,
@@ -36,6 +37,7 @@ __all__ = [
     "MemoryOwnerStore",
     "MemoryReplayCache",
     "MemoryRevocationStore",
+    "MemorySessionStore",
     "open_memory_stores",
 ]
 
@@ -403,6 +405,35 @@ class MemoryGrantStore:
         return len(codes) + len(tokens)
 
 
+class MemorySessionStore:
+    """Console sessions by digest."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, ConsoleSession] = {}
+
+    async def add_session(self, session: ConsoleSession) -> None:
+        self._sessions[session.digest] = session
+
+    async def get_session(self, digest: str, now: float) -> ConsoleSession | None:
+        session = self._sessions.get(digest)
+        return session if session is not None and session.expires_at > now else None
+
+    async def delete_session(self, digest: str) -> None:
+        self._sessions.pop(digest, None)
+
+    async def delete_owner_sessions(self, owner_id: str) -> int:
+        ended = [d for d, s in self._sessions.items() if s.owner_id == owner_id]
+        for digest in ended:
+            del self._sessions[digest]
+        return len(ended)
+
+    async def purge_expired(self, now: float) -> int:
+        expired = [d for d, s in self._sessions.items() if s.expires_at <= now]
+        for digest in expired:
+            del self._sessions[digest]
+        return len(expired)
+
+
 def open_memory_stores(clock: Clock | None = None) -> Stores:
     """A fresh set of in-memory stores; ``clock`` judges replay-cache expiry (system clock)."""
 
@@ -419,5 +450,6 @@ def open_memory_stores(clock: Clock | None = None) -> Stores:
         billing=MemoryBillingStore(),
         owners=MemoryOwnerStore(),
         grants=MemoryGrantStore(),
+        sessions=MemorySessionStore(),
         close=close,
     )

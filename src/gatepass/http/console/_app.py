@@ -59,7 +59,8 @@ class Console:
         async def endpoint(request: Request) -> Response:
             try:
                 form = await self.form(request) if request.method == "POST" else {}
-                owner = await current_owner(request, self.runtime.stores.owners)
+                owner = await current_owner(request, self.runtime.stores,
+                                            self.runtime.server.clock)
                 if owner is None:
                     query = f"?{request.url.query}" if request.url.query else ""
                     back = request.url.path + query if request.method == "GET" else "/console"

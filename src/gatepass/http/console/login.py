@@ -1,13 +1,22 @@
-"""Console sign-in and sign-out, with per-account and per-address throttling.
+"""Console sign-in and sign-out, throttled as the OWASP authentication guidance advises.
 
-Every sign-in attempt is counted *before* the password is checked, so a locked-out guesser learns
-nothing more: ``ATTEMPTS_PER_ACCOUNT`` per email and ``ATTEMPTS_PER_ADDRESS`` per client address
-within ``WINDOW`` seconds (moving window; memory, or Redis with ``redis_url``). The limiter can
-only add, so a successful sign-in counts too. Over budget, or when the counter storage is down
-(fail closed), the answer is a 429 (or 503) page with the same generic message.
+Every sign-in attempt is counted *before* the password is checked, so a throttled guesser learns
+nothing more (moving windows of ``WINDOW`` seconds; memory, or Redis with ``redis_url``):
+
+- ``ATTEMPTS_PER_SOURCE`` per (account, client address) and ``ATTEMPTS_PER_ADDRESS`` per
+  address: over either, that address gets a 429 page with ``Retry-After``;
+- ``ATTEMPTS_PER_ACCOUNT`` per account from all addresses together: over it, every attempt on
+  the account waits ``ACCOUNT_DELAY`` seconds first, and is never refused, so strangers guessing
+  from elsewhere slow the owner down but cannot lock them out.
+
+The limiter can only add, so a successful sign-in counts too. When the counter storage is down
+the answer is a 503 page (fail closed).
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,24 +32,33 @@ from gatepass.ratelimit import Limiter, LimiterUnavailable, Policy, Window, clie
 __all__ = ["LoginThrottle", "login_routes"]
 
 WINDOW = 900
-ATTEMPTS_PER_ACCOUNT = 5
+ATTEMPTS_PER_SOURCE = 5
 ATTEMPTS_PER_ADDRESS = 20
+ATTEMPTS_PER_ACCOUNT = 30
+ACCOUNT_DELAY = 2.0
 TOO_MANY = "Too many sign-in attempts. Wait a few minutes and try again."
 
 
 class LoginThrottle:
-    """Counts sign-in attempts per account and per client address."""
+    """Counts sign-in attempts per (account, address), per address and per account."""
 
     def __init__(self, limiter: Limiter, trusted_proxies: tuple[str, ...] = (), *,
-                 per_account: int = ATTEMPTS_PER_ACCOUNT,
-                 per_address: int = ATTEMPTS_PER_ADDRESS, window: int = WINDOW) -> None:
+                 per_source: int = ATTEMPTS_PER_SOURCE,
+                 per_address: int = ATTEMPTS_PER_ADDRESS,
+                 per_account: int = ATTEMPTS_PER_ACCOUNT, window: int = WINDOW,
+                 delay: float = ACCOUNT_DELAY,
+                 sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
         self._limiter = limiter
         self._policy = Policy(trusted_proxies=trusted_proxies)
-        self._account = (Window("account", per_account, window),)
+        self._source = (Window("source", per_source, window),)
         self._address = (Window("address", per_address, window),)
+        self._account = (Window("account", per_account, window),)
+        self._delay = delay
+        self._sleep = sleep
 
     async def attempt(self, request: Request, email: str) -> None:
-        """Count one attempt; ``RateLimitExceeded`` or ``TemporarilyUnavailable`` to refuse."""
+        """Count one attempt, waiting when the account is over its budget;
+        ``RateLimitExceeded`` or ``TemporarilyUnavailable`` to refuse this address."""
         try:
             account = normalise_email(email)
         except InvalidRequest:
@@ -50,15 +68,24 @@ class LoginThrottle:
         try:
             by_address = await self._limiter.hit(("console-login", "address", address),
                                                   self._address, "moving-window")
+            by_source = await self._limiter.hit(("console-login", "source", account, address),
+                                                self._source, "moving-window")
+            refused = [d for d in (by_address, by_source) if not d.allowed]
+            if refused:
+                wait = max(d.retry_after(now) for d in refused)
+                raise RateLimitExceeded(TOO_MANY, headers={"Retry-After": str(wait)})
             by_account = await self._limiter.hit(("console-login", "account", account),
                                                  self._account, "moving-window")
         except LimiterUnavailable as exc:
             raise TemporarilyUnavailable("Sign-in is unavailable right now; try again soon",
                                          headers={"Retry-After": "30"}) from exc
-        refused = [d for d in (by_address, by_account) if not d.allowed]
-        if refused:
-            wait = max(d.retry_after(now) for d in refused)
-            raise RateLimitExceeded(TOO_MANY, headers={"Retry-After": str(wait)})
+        if not by_account.allowed:
+            await (self._sleep or _pause)(self._delay)
+
+
+async def _pause(seconds: float) -> None:
+    """The account-wide slow-down (a module function, so tests can watch it)."""
+    await asyncio.sleep(seconds)
 
 
 def login_routes(console: Console, throttle: LoginThrottle) -> list[Route]:
@@ -83,7 +110,7 @@ def login_routes(console: Console, throttle: LoginThrottle) -> list[Route]:
             owner = await console.owners.authenticate(email, field(form, "password"))
         except (RateLimitExceeded, TemporarilyUnavailable, LoginFailed) as exc:
             return form_page(request, nxt, exc.http_status, exc.description, email, exc.headers)
-        sign_in(request, owner)
+        await sign_in(request, console.runtime.stores, console.runtime.server.clock, owner)
         return redirect(nxt)
 
     async def logout(request: Request) -> Response:
@@ -91,7 +118,7 @@ def login_routes(console: Console, throttle: LoginThrottle) -> list[Route]:
             await console.form(request)
         except OAuthError as exc:
             return pages.error(request, exc)
-        sign_out(request)
+        await sign_out(request, console.runtime.stores, console.runtime.server.clock)
         console.notice(request, "Signed out.")
         return redirect("/console/login")
 

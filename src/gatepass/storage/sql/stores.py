@@ -26,6 +26,7 @@ from gatepass.models import (
     BillingToken,
     Client,
     ClientSecret,
+    ConsoleSession,
     KeyState,
     Owner,
     RefreshToken,
@@ -41,6 +42,7 @@ from gatepass.storage.sql.tables import (
     billing_tokens,
     client_secrets,
     clients,
+    console_sessions,
     owners,
     refresh_tokens,
     replay_cache,
@@ -454,6 +456,37 @@ class SqlGrantStore(_SqlStore):
             return codes.rowcount + tokens.rowcount
 
 
+class SqlSessionStore(_SqlStore):
+    """Console sessions, one row each; expired rows are ignored until purged."""
+
+    async def add_session(self, session: ConsoleSession) -> None:
+        await self._change(console_sessions.insert().values(
+            session_digest=session.digest, owner_id=session.owner_id,
+            created_at=session.created_at, expires_at=session.expires_at))
+
+    async def get_session(self, digest: str, now: float) -> ConsoleSession | None:
+        c = console_sessions.c
+        rows = await self._fetch(select(console_sessions).where(
+            c.session_digest == digest, c.expires_at > now))
+        if not rows:
+            return None
+        row = rows[0]
+        return ConsoleSession(digest=row["session_digest"], owner_id=row["owner_id"],
+                              created_at=row["created_at"], expires_at=row["expires_at"])
+
+    async def delete_session(self, digest: str) -> None:
+        await self._change(delete(console_sessions).where(
+            console_sessions.c.session_digest == digest))
+
+    async def delete_owner_sessions(self, owner_id: str) -> int:
+        return await self._change(delete(console_sessions).where(
+            console_sessions.c.owner_id == owner_id))
+
+    async def purge_expired(self, now: float) -> int:
+        return await self._change(delete(console_sessions).where(
+            console_sessions.c.expires_at <= now))
+
+
 async def open_sql_stores(url: str, *, clock: Clock | None = None) -> Stores:
     """Stores on one engine for ``url`` (migrate it first with ``migrate.upgrade``).
 
@@ -471,5 +504,6 @@ async def open_sql_stores(url: str, *, clock: Clock | None = None) -> Stores:
         billing=SqlBillingStore(engine),
         owners=SqlOwnerStore(engine),
         grants=SqlGrantStore(engine),
+        sessions=SqlSessionStore(engine),
         close=engine.dispose,
     )

@@ -30,6 +30,7 @@ __all__ = [
     "billing_tokens",
     "client_secrets",
     "clients",
+    "console_sessions",
     "metadata",
     "owners",
     "refresh_tokens",
@@ -208,4 +209,15 @@ refresh_tokens = Table(
     Column("resources", JSON, nullable=False),
     Column("used_at", Float, nullable=True),
     Column("revoked", Boolean, nullable=False),
+)
+
+# Console sessions (0002): the cookie names a session by a random id; the row is keyed by its
+# SHA-256. ``owner_id`` is indexed to end every session of an owner at once.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("session_digest", String(255), primary_key=True),
+    Column("owner_id", ID, nullable=False, index=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
 )
