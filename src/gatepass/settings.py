@@ -192,6 +192,17 @@ class Settings(BaseSettings):
     key_reload_interval: float = Field(10.0, gt=0, description="How often keys are re-read (s)")
     client_cache_ttl: float = Field(5.0, ge=0, description="Client lookup cache lifetime (s)")
     max_body_bytes: int = Field(16_384, ge=1024, description="Cap on request bodies (bytes)")
+    http_parser: Literal["h11", "httptools"] = Field(
+        "h11", description="HTTP/1.1 parser of `serve`: h11 enforces http_max_header_bytes; "
+        "httptools is faster but caps nothing (keep a reverse proxy in front)"
+    )
+    http_max_header_bytes: int = Field(
+        16_384, ge=4096, le=1_048_576, description="`serve` (h11): a request whose head is still "
+        "incomplete past this many bytes is refused with 400"
+    )
+    http_keep_alive_timeout: int = Field(
+        5, ge=1, le=300, description="`serve`: an idle keep-alive connection is closed after (s)"
+    )
     assertion_max_lifetime: int = Field(
         3600, ge=10, description="Longest exp - now accepted for client assertions (s); "
         "Authlib and others default to one hour"

@@ -14,6 +14,7 @@ from gatepass.cli._app import app, console, run
 from gatepass.cli.billing import issue_token
 from gatepass.core.admin import CreatedClient
 from gatepass.runtime import Runtime
+from gatepass.settings import Settings
 
 DEMO_NAME = "demo-agent"
 DEMO_TIER = "agent_standard"
@@ -68,8 +69,13 @@ def serve(
 ) -> None:
     """Run the authorization server."""
     first = run(ctx, _first_start, create=True)
+    settings: Settings = ctx.find_root().obj["settings"]
     if first is not None:
-        _announce(first, ctx.find_root().obj["settings"].development)
+        _announce(first, settings.development)
     os.environ["GATEPASS_MIGRATE"] = "0"  # done above, once; workers must not race on it
+    # uvicorn bounds idle keep-alive connections and (h11) request heads; slow senders and
+    # TLS are a reverse proxy's job (README, Configuration).
     uvicorn.run("gatepass.http.asgi:app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False, proxy_headers=False)
+                log_level="warning", access_log=False, proxy_headers=False,
+                http=settings.http_parser, timeout_keep_alive=settings.http_keep_alive_timeout,
+                h11_max_incomplete_event_size=settings.http_max_header_bytes)
