@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -109,6 +110,13 @@ class AgentSettings(BaseModel):
     initial_access_token: SecretStr | None = Field(
         None, description="If set, RFC 7591 registration requires it as a bearer token"
     )
+
+    @field_validator("tos_url", "documentation_url")
+    @classmethod
+    def _path_or_url(cls, v: str) -> str:
+        if not v.startswith("/") and urlsplit(v).scheme not in ("http", "https"):
+            raise ValueError("must be a path on this server (/...) or an http(s) URL")
+        return v
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -226,6 +234,17 @@ class Settings(BaseSettings):
         default_factory=AgentSettings, description="Agent self-registration and trust"
     )
     log_level: LogLevel = Field("INFO", description="Log level of the server process (JSON lines)")
+
+    @field_validator("key_encryption_keys")
+    @classmethod
+    def _fernet_keys(cls, v: list[SecretStr]) -> list[SecretStr]:
+        for number, key in enumerate(v, 1):
+            try:
+                Fernet(key.get_secret_value())
+            except ValueError as exc:  # the key itself is never echoed
+                raise ValueError(f"key {number} is not a Fernet key (32 url-safe base64 bytes; "
+                                 "generate one with Fernet.generate_key())") from exc
+        return v
 
     @field_validator("log_level", mode="before")
     @classmethod

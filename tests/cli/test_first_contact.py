@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from tests.e2e.serving import free_port, gatepass_cli, serving
 from typer.testing import CliRunner, Result
 
@@ -97,6 +98,8 @@ def test_commands_refuse_a_database_without_its_local_secrets(empty_dir: Path) -
     ("GATEPASS_DATABASE_URL", "mysql://db/gatepass", "database_url"),
     ("GATEPASS_REDIS_URL", "http://cache:6379", "redis_url"),
     ("GATEPASS_ISSUER", "ftp://as.example.com", "issuer"),
+    ("GATEPASS_KEY_ENCRYPTION_KEYS", '["sekrit-not-fernet"]', "key_encryption_keys"),
+    ("GATEPASS_AGENTS__TOS_URL", "terms", "agents.tos_url"),
 ])
 def test_invalid_settings_are_exit_2_and_one_line(empty_dir: Path,
                                                   monkeypatch: pytest.MonkeyPatch, env: str,
@@ -107,6 +110,7 @@ def test_invalid_settings_are_exit_2_and_one_line(empty_dir: Path,
         assert result.exit_code == 2
         line = one_line(result)
         assert line.startswith(f"Invalid setting {setting} ({env}): "), line
+        assert "sekrit" not in result.output + result.stderr
     assert list(empty_dir.iterdir()) == []
 
 
@@ -119,6 +123,10 @@ def test_invalid_settings_are_exit_2_and_one_line(empty_dir: Path,
     ("GATEPASS_DATABASE_URL", "postgresql://db/gatepass", "database_url",
      "postgresql://db/gatepass"),
     ("GATEPASS_REDIS_URL", "rediss://cache:6380/0", "redis_url", "rediss://cache:6380/0"),
+    ("GATEPASS_KEY_ENCRYPTION_KEYS", '["' + Fernet.generate_key().decode() + '"]',
+     "key_encryption_keys", ["**********"]),
+    ("GATEPASS_AGENTS__TOS_URL", "https://example.com/terms", "tos_url",
+     "https://example.com/terms"),
 ])
 def test_valid_settings_load(empty_dir: Path, monkeypatch: pytest.MonkeyPatch, env: str,
                              value: str, setting: str, shown: object) -> None:
