@@ -87,6 +87,18 @@ def test_commands_refuse_a_database_without_its_local_secrets(empty_dir: Path) -
     assert not (empty_dir / ".gatepass" / "secrets.json").exists()
 
 
+def test_serve_and_db_upgrade_name_a_missing_directory(empty_dir: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEPASS_DATABASE_URL", "sqlite+aiosqlite:///no/such/dir/gatepass.db")
+    for command in (("db", "upgrade"), ("serve",)):
+        result = invoke(*command)
+        assert result.exit_code == 1
+        assert one_line(result) == ("Cannot create the database at sqlite+aiosqlite:///no/such/"
+                                    "dir/gatepass.db (setting database_url): no directory "
+                                    "no/such/dir")
+    assert list(empty_dir.iterdir()) == []
+
+
 @pytest.mark.parametrize(("env", "value", "setting"), [
     ("GATEPASS_AGENTS__REGISTRATIONS_PER_IP_PER_HOUR", "100000",
      "agents.registrations_per_ip_per_hour"),

@@ -63,7 +63,7 @@ def describe_failure(exc: BaseException, settings: Settings | None) -> str:
             password = urlsplit(url or "").password
             if password:
                 line = line.replace(password, "**********")
-    if settings is not None and isinstance(exc, SQLAlchemyError | StorageError | OSError):
+    if settings is not None and isinstance(exc, SQLAlchemyError | StorageError):
         url = settings.masked()["database_url"]
         return f"Cannot use the database at {url} (setting database_url): {line}"
     return f"Error: {line} ({type(exc).__name__}; --debug shows the traceback)"
@@ -119,16 +119,25 @@ def settings_from(ctx: typer.Context) -> Settings:
     return settings
 
 
-def require_database(settings: Settings) -> None:
-    """Raise ``MissingDatabase`` unless ``database_url`` names a database Gatepass set up."""
+def require_database(settings: Settings, *, create: bool = False) -> None:
+    """Raise ``MissingDatabase`` unless ``database_url`` names a database Gatepass set up (with
+    ``create``: a SQLite file whose directory exists)."""
     if settings.database_url == "memory://":
         return
     url = make_url(settings.database_url)
     masked = settings.masked()["database_url"]
     hint = "run `gatepass serve` or `gatepass db upgrade` first"
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:" and not Path(url.database).is_file():
+        path = Path(url.database or ":memory:")
+        if str(path) == ":memory:" or str(path).startswith("file:"):
+            return
+        if create and not path.parent.is_dir():
+            raise MissingDatabase(f"Cannot create the database at {masked} (setting "
+                                  f"database_url): no directory {path.parent}")
+        if not create and not path.is_file():
             raise MissingDatabase(f"No database at {masked} (setting database_url): {hint}")
+        return
+    if create:
         return
     from gatepass.storage.sql.migrate import current_revision
 
@@ -142,8 +151,7 @@ async def runtime(ctx: typer.Context, *, create: bool = False) -> AsyncIterator[
     """The runtime on the configured database; ``create`` (serve, db upgrade): create the
     database, the local secrets and a signing key when missing."""
     settings = settings_from(ctx)
-    if not create:
-        require_database(settings)
+    require_database(settings, create=create)
     rt = await open_runtime(settings, create=create)
     try:
         yield rt

@@ -55,7 +55,7 @@ def _create_private(database: str | None) -> None:
     that client records, keys and audit trails are not readable by other local users."""
     if not database or database == ":memory:" or database.startswith("file:"):
         return
-    with contextlib.suppress(FileExistsError):
+    with contextlib.suppress(OSError):  # exists already, or SQLite reports why it cannot open
         os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
