@@ -13,13 +13,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import httpx
 import pytest
 from cryptography.fernet import Fernet
-from tests.e2e.serving import free_port, gatepass_cli, serving
+from tests.e2e.serving import enter_unconfigured, free_port, gatepass_cli, serving
 from typer.testing import CliRunner, Result
 
 import gatepass.cli.agents
@@ -35,11 +34,7 @@ SECRET_MARKS = ("gps_", "btok_", "client_secret", "gpr_")
 @pytest.fixture
 def empty_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A working directory with no configuration: every setting at its default."""
-    for name in list(os.environ):
-        if name.startswith("GATEPASS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return enter_unconfigured(tmp_path, monkeypatch)
 
 
 def invoke(*args: str, catch: bool = False) -> Result:

@@ -49,6 +49,16 @@ def clean_env(**settings: str) -> dict[str, str]:
     return env | {"PYTHONPATH": SOURCE} | settings
 
 
+def enter_unconfigured(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make ``path`` the working directory with no ``GATEPASS_*`` variable set (undone by
+    ``monkeypatch``): every setting at its default, relative paths under ``path``."""
+    for name in list(os.environ):
+        if name.startswith("GATEPASS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(path)
+    return path
+
+
 def gatepass_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*GATEPASS, *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=CLI_TIMEOUT, check=False)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.e2e.serving import enter_unconfigured
 from typer.testing import CliRunner
 
 import gatepass.cli.clients
@@ -38,11 +39,7 @@ def umask_022() -> Iterator[None]:
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("GATEPASS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return enter_unconfigured(tmp_path, monkeypatch)
 
 
 def test_db_upgrade_creates_the_database_0600_and_commands_use_it(umask_022: None,
