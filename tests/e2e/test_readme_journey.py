@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.e2e.serving import CLI_TIMEOUT, SOURCE, Served, clean_env, serving
+from tests.e2e.serving import CLI_TIMEOUT, Served, clean_env, serving
 
 from gatepass.agent import AgentClient
 
@@ -168,7 +168,7 @@ def test_readme_python_journey_runs_as_printed(served: Served, billing_token: st
     code = code.replace("{issuer}", served.issuer).replace('"btok_…"', f'"{billing_token}"')
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                           text=True, timeout=CLI_TIMEOUT, check=False,
-                          env=clean_env() | {"PYTHONPATH": SOURCE})
+                          env=clean_env())
     assert done.returncode == 0, done.stderr
     assert "'apollo'" in done.stdout and "'data-pipeline'" in done.stdout
     saved = tmp_path / "agent.json"
