@@ -107,6 +107,7 @@ def test_serve_and_db_upgrade_name_a_missing_directory(empty_dir: Path,
     ("GATEPASS_ISSUER", "ftp://as.example.com", "issuer"),
     ("GATEPASS_KEY_ENCRYPTION_KEYS", '["sekrit-not-fernet"]', "key_encryption_keys"),
     ("GATEPASS_AGENTS__TOS_URL", "terms", "agents.tos_url"),
+    ("GATEPASS_SCOPES", '[{"name": 5}]', "scopes.0.name"),
 ])
 def test_invalid_settings_are_exit_2_and_one_line(empty_dir: Path,
                                                   monkeypatch: pytest.MonkeyPatch, env: str,

@@ -109,14 +109,23 @@ def settings_from(ctx: typer.Context) -> Settings:
         settings = load_settings(config)
     except ValidationError as exc:
         for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"])
-            err_console.print(f"Invalid setting {name} (GATEPASS_{name.upper().replace('.', '__')}"
-                              f"): {error['msg']}", markup=False)
+            err_console.print(_invalid_setting(error["loc"], error["msg"]), markup=False)
         raise typer.Exit(2) from exc
     except (FileNotFoundError, ValueError) as exc:
         raise fail(f"Invalid settings: {_one_line(exc)}", 2) from exc
     obj["settings"] = settings
     return settings
+
+
+def _invalid_setting(loc: tuple[int | str, ...], message: str) -> str:
+    """``Invalid setting agents.tos_url (GATEPASS_AGENTS__TOS_URL): …``; the variable names the
+    field whose value holds the error (a list is one JSON variable)."""
+    if not loc:
+        return f"Invalid settings: {message}"
+    named = [str(p) for p in loc[:next((i for i, p in enumerate(loc) if isinstance(p, int)),
+                                       len(loc))]]
+    env = "GATEPASS_" + "__".join(named).upper()
+    return f"Invalid setting {'.'.join(str(p) for p in loc)} ({env}): {message}"
 
 
 def require_database(settings: Settings, *, create: bool = False) -> None:
