@@ -35,6 +35,7 @@ from gatepass.settings import Settings
 from gatepass.storage.base import Stores
 
 __all__ = [
+    "MissingLocalSecrets",
     "Runtime",
     "billing_required",
     "describe_event",
@@ -45,9 +46,14 @@ __all__ = [
 ]
 
 
-def local_secrets(settings: Settings) -> tuple[list[str], bytes]:
+class MissingLocalSecrets(Exception):
+    """The key-encryption keys and pepper are neither configured nor generated yet."""
+
+
+def local_secrets(settings: Settings, *, create: bool = True) -> tuple[list[str], bytes]:
     """Key-encryption keys and the secret pepper: configured, else generated once into
-    ``data_dir/secrets.json`` (mode 0600) so a development server keeps its keys across starts."""
+    ``data_dir/secrets.json`` (mode 0600) so a development server keeps its keys across starts.
+    Without ``create``, a missing file raises ``MissingLocalSecrets`` instead."""
     keks = [k.get_secret_value() for k in settings.key_encryption_keys]
     pepper = settings.secret_pepper.get_secret_value() if settings.secret_pepper else None
     if keks and pepper:
@@ -56,6 +62,10 @@ def local_secrets(settings: Settings) -> tuple[list[str], bytes]:
     stored: dict[str, Any] = {}
     if path.exists():
         stored = json.loads(path.read_text())
+    elif not create:
+        raise MissingLocalSecrets(
+            f"No local secrets at {path} (setting data_dir) and no key_encryption_keys and "
+            "secret_pepper configured: run `gatepass serve` or `gatepass db upgrade` first")
     else:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         stored = {"key_encryption_key": Fernet.generate_key().decode(),
@@ -183,14 +193,18 @@ async def open_runtime(
     migrate: bool = True,
     billing: BillingGate | None = None,
     account_limiter: RegistrationLimiter | None = None,
+    create: bool = True,
 ) -> Runtime:
-    """Open stores, make sure a signing key exists, and build the server and admin facade."""
+    """Open stores, make sure a signing key exists, and build the server and admin facade.
+    Without ``create`` no local secrets or signing key are generated (CLI commands other than
+    ``serve`` and ``db upgrade``)."""
     clock = clock or SystemClock()
-    keks, pepper = local_secrets(settings)
-    sealer = KeySealer(keks)
     stores = stores or await open_stores(settings, migrate=migrate, clock=clock)
-    try:
-        await ensure_signing_key(stores.keys, sealer, settings.signing_alg, clock)
+    try:  # secrets after the database: one that cannot be reached leaves no key material
+        keks, pepper = local_secrets(settings, create=create)
+        sealer = KeySealer(keks)
+        if create:
+            await ensure_signing_key(stores.keys, sealer, settings.signing_alg, clock)
         keyring = Keyring(await stores.keys.list_keys(), sealer)
     except BaseException:
         await stores.close()

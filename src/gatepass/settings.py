@@ -6,10 +6,12 @@ arguments. Secrets are ``SecretStr``; the issuer is configured, never derived fr
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -18,11 +20,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from gatepass.ratelimit.policy import MOVING_WINDOW_MAX
 from gatepass.scopes import DEFAULT_SCOPES
 
 __all__ = ["AgentSettings", "AttestationIssuerSetting", "ScopeSetting", "Settings", "load_settings"]
 
 SigningAlg = Literal["ES256", "RS256", "Ed25519"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+DATABASE_SCHEMES = ("sqlite", "sqlite+aiosqlite", "postgres", "postgresql", "postgresql+psycopg")
 
 
 class ScopeSetting(BaseModel):
@@ -76,10 +81,13 @@ class AgentSettings(BaseModel):
         description="Ways to pay listed in 402 billing_required answers",
     )
     registrations_per_ip_per_hour: int = Field(
-        5, ge=1, description="Registrations per client address per hour (fails closed)"
+        5, ge=1, le=MOVING_WINDOW_MAX,
+        description="Registrations per client address per hour (fails closed; a moving window "
+        "that stores each registration, hence the bound)",
     )
     registrations_per_account_per_day: int = Field(
-        50, ge=1, description="Registrations per billing account per day"
+        50, ge=1, le=MOVING_WINDOW_MAX,
+        description="Registrations per billing account per day (moving window, bounded as above)",
     )
     trusted_proxies: list[str] = Field(default_factory=list, description="CIDRs setting XFF")
     trust_levels: list[str] = Field(
@@ -102,6 +110,30 @@ class AgentSettings(BaseModel):
     initial_access_token: SecretStr | None = Field(
         None, description="If set, RFC 7591 registration requires it as a bearer token"
     )
+
+    @field_validator("tos_url", "documentation_url")
+    @classmethod
+    def _path_or_url(cls, v: str) -> str:
+        if not v.startswith("/") and urlsplit(v).scheme not in ("http", "https"):
+            raise ValueError("must be a path on this server (/...) or an http(s) URL")
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for cidr in v:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an IP network: {cidr!r}") from exc
+        return v
+
+    @field_validator("billing_options")
+    @classmethod
+    def _options(cls, v: list[dict[str, str]]) -> list[dict[str, str]]:
+        if any(not {"type", "endpoint"} <= option.keys() for option in v):
+            raise ValueError("each billing option needs a type and an endpoint")
+        return v
 
     @model_validator(mode="after")
     def _one_rule_per_trust_level(self) -> AgentSettings:
@@ -168,6 +200,17 @@ class Settings(BaseSettings):
     key_reload_interval: float = Field(10.0, gt=0, description="How often keys are re-read (s)")
     client_cache_ttl: float = Field(5.0, ge=0, description="Client lookup cache lifetime (s)")
     max_body_bytes: int = Field(16_384, ge=1024, description="Cap on request bodies (bytes)")
+    http_parser: Literal["h11", "httptools"] = Field(
+        "h11", description="HTTP/1.1 parser of `serve`: h11 enforces http_max_header_bytes; "
+        "httptools is faster but caps nothing (keep a reverse proxy in front)"
+    )
+    http_max_header_bytes: int = Field(
+        16_384, ge=4096, le=1_048_576, description="`serve` (h11): a request whose head is still "
+        "incomplete past this many bytes is refused with 400"
+    )
+    http_keep_alive_timeout: int = Field(
+        5, ge=1, le=300, description="`serve`: an idle keep-alive connection is closed after (s)"
+    )
     assertion_max_lifetime: int = Field(
         3600, ge=10, description="Longest exp - now accepted for client assertions (s); "
         "Authlib and others default to one hour"
@@ -178,14 +221,60 @@ class Settings(BaseSettings):
     )
     jwks_fetch_timeout: float = Field(3.0, gt=0, description="Timeout fetching a client's jwks_uri")
     audit_flush_interval: float = Field(0.2, gt=0, description="Audit batch flush interval (s)")
-    demo_client: bool = Field(True, description="Create a demo client on first start")
-    demo_api: bool = Field(
-        True, description="Mount the guide's demo API at /api (resource: the default audience)"
+    demo_client: bool | None = Field(
+        None, description="Create a demo client (the catalog's non-internal scopes) on first "
+        "start; unset: only in development mode, where its secret and a demo billing token "
+        "are printed"
+    )
+    demo_api: bool | None = Field(
+        None, description="Mount the guide's demo API at /api (resource: the default audience); "
+        "unset: only in development mode"
     )
     agents: AgentSettings = Field(
         default_factory=AgentSettings, description="Agent self-registration and trust"
     )
-    log_level: str = Field("INFO", description="Log level of the server process (JSON lines)")
+    log_level: LogLevel = Field("INFO", description="Log level of the server process (JSON lines)")
+
+    @field_validator("key_encryption_keys")
+    @classmethod
+    def _fernet_keys(cls, v: list[SecretStr]) -> list[SecretStr]:
+        for number, key in enumerate(v, 1):
+            try:
+                Fernet(key.get_secret_value())
+            except ValueError as exc:  # the key itself is never echoed
+                raise ValueError(f"key {number} is not a Fernet key (32 url-safe base64 bytes; "
+                                 "generate one with Fernet.generate_key())") from exc
+        return v
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, v: str) -> str:
+        scheme = v.split("://", 1)[0] if "://" in v else ""
+        if v != "memory://" and scheme not in DATABASE_SCHEMES:
+            raise ValueError(f"database_url must be memory:// or a {', '.join(DATABASE_SCHEMES)} "
+                             "URL")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, v: str | None) -> str | None:
+        if v is not None and v.split("://", 1)[0] not in ("redis", "rediss", "unix"):
+            raise ValueError("redis_url must be a redis://, rediss:// or unix:// URL")
+        return v
+
+    @model_validator(mode="after")
+    def _demo_follows_development(self) -> Settings:
+        """The demo client and API exist only in development mode unless set explicitly."""
+        if self.demo_client is None:
+            self.demo_client = self.development
+        if self.demo_api is None:
+            self.demo_api = self.development
+        return self
 
     @field_validator("issuer")
     @classmethod

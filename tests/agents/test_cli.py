@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 
 import gatepass.cli.agents
 import gatepass.cli.audit
-import gatepass.cli.billing  # noqa: F401  (registers the commands)
+import gatepass.cli.billing
+import gatepass.cli.system  # noqa: F401  (registers the commands)
 from gatepass.cli import app
 from gatepass.settings import load_settings
 
@@ -106,6 +107,7 @@ async def test_billing_issue_reusable_per_account(hc: Harness, config: Path) -> 
 
 
 async def test_billing_issue_unknown_tier_exits_2(config: Path) -> None:
+    await cli(config, "db", "upgrade")  # commands other than serve need an existing database
     output = await cli(config, "billing", "issue", "--tier", "platinum", code=2)
     assert "unknown tier" in output
 

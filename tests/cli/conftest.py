@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -23,11 +24,19 @@ Invoke = Callable[..., Result]
 
 @pytest.fixture(scope="session")
 def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated (empty) SQLite database, copied for each test: migrating costs ~1 s."""
-    from gatepass.storage.sql.migrate import upgrade
+    """One database as ``gatepass db upgrade`` leaves it (migrated, local secrets in ``data``,
+    a signing key), copied for each test: migrating costs ~1 s."""
+    from gatepass.runtime import open_runtime
+    from gatepass.settings import Settings
 
     path = tmp_path_factory.mktemp("template") / "gatepass.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
+
+    async def provision() -> None:
+        settings = Settings(database_url=f"sqlite+aiosqlite:///{path}",
+                            data_dir=path.with_name("data"))
+        await (await open_runtime(settings)).close()
+
+    asyncio.run(provision())
     return path
 
 
@@ -35,6 +44,7 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated_db: Path) -> dict[str, str]:
     """A fresh SQLite database and data dir; no other GATEPASS_* setting leaks in."""
     shutil.copyfile(migrated_db, tmp_path / "gatepass.db")
+    shutil.copytree(migrated_db.with_name("data"), tmp_path / "data")
     for name in list(os.environ):
         if name.startswith("GATEPASS_"):
             monkeypatch.delenv(name)

@@ -11,7 +11,8 @@ import pytest
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner, Result
 
-import gatepass.cli.owners  # noqa: F401  (registers the commands)
+import gatepass.cli.owners
+import gatepass.cli.system  # noqa: F401  (registers the commands)
 from gatepass.cli import app
 from gatepass.core.owners import LoginFailed, Owners
 from gatepass.runtime import open_runtime
@@ -30,6 +31,7 @@ data_dir = "{tmp_path}"
 key_encryption_keys = ["{Fernet.generate_key().decode()}"]
 secret_pepper = "{secrets.token_hex(32)}"
 """)
+    cli(path, "db", "upgrade")  # commands other than serve need an existing database
     return path
 
 

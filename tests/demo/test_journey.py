@@ -48,8 +48,11 @@ async def test_guide_four_requests_end_to_end(gp: Gatepass) -> None:
 
 
 async def test_demo_client_of_first_start_reaches_every_route(gp: Gatepass) -> None:
-    created = await _first_start(gp.runtime)  # what `gatepass serve` prints on first start
-    assert created is not None and created.secret is not None
+    first = await _first_start(gp.runtime)  # what `gatepass serve` prints on first start
+    assert first is not None and first.billing_token is not None
+    created = first.created
+    assert created.secret is not None
+    assert not any(s.startswith("gatepass:") for s in created.client.allowed_scopes)
     token = await gp.token(creds=(created.client.client_id, created.secret))  # default scopes
     headers = bearer(token)
     project = await gp.http.post("/api/projects", headers=headers, json={"name": "zeus"})

@@ -1,102 +1,179 @@
-"""The README's agent journey against the server ``make run`` starts, as a real process.
+"""The README's agent journeys against the server ``make run`` starts, as a real process.
 
-``.venv/bin/gatepass serve`` runs in a temporary working directory (it writes ``gatepass.db``
-and ``.gatepass/`` there) with ``GATEPASS_ISSUER`` on a free loopback port and
-``GATEPASS_DEVELOPMENT=true``, as ``make run`` does. The operator issues a prepaid billing
-token with ``gatepass billing issue --json`` in the same directory. Then an agent discovers the
-server (RFC 8414), registers (``POST /api/v1/agents/register``), gets a token (client
-credentials, RFC 6749 §4.4) and calls the demo API (``GET /api/projects``,
-``GET /api/analytics``): once with ``gatepass.agent.AgentClient`` and once with plain httpx,
-which also introspects (RFC 7662) and revokes (RFC 7009) its token as the README shows.
+``gatepass serve`` runs in a temporary working directory (it writes ``gatepass.db`` and
+``.gatepass/`` there) with ``GATEPASS_ISSUER`` on a free loopback port and
+``GATEPASS_DEVELOPMENT=true``, as ``make run`` does; its first start prints the demo client and
+a reusable demo billing token. The README's curl block and Python block run as printed, with
+``http://127.0.0.1:8000`` replaced by the test server's address and each ``…`` placeholder filled
+in as the README tells the reader: ``btok_…`` with the printed billing token, the others from the
+answer above them. The same journey also runs with ``gatepass.agent.AgentClient`` and plain httpx.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from tests.e2e.serving import CLI_TIMEOUT, Served, clean_env, serving
 
 from gatepass.agent import AgentClient
 
 pytestmark = pytest.mark.slow
-GATEPASS = Path(sys.executable).with_name("gatepass")
-STARTUP_TIMEOUT = 30.0
-CLI_TIMEOUT = 30.0
+README = Path(__file__).resolve().parents[2] / "README.md"
+MAKE_RUN = "http://127.0.0.1:8000"
 SCOPES = ["read:projects", "read:analytics"]
-
-
-@dataclass(frozen=True)
-class Served:
-    issuer: str
-    cwd: Path
-    env: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(issuer: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"gatepass serve exited ({proc.returncode}):\n{log.read_text()}")
-        try:
-            if httpx.get(issuer + "/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"gatepass serve not healthy after {STARTUP_TIMEOUT}s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """``gatepass serve`` as ``make run`` runs it; always terminated."""
     cwd = tmp_path_factory.mktemp("gatepass-serve")
-    issuer = f"http://127.0.0.1:{_free_port()}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEPASS_")}
-    env |= {"GATEPASS_ISSUER": issuer, "GATEPASS_DEVELOPMENT": "true"}
-    log = cwd / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([str(GATEPASS), "serve", "--port", issuer.rsplit(":", 1)[1]],
-                                cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            _wait_healthy(issuer, proc, log)
-            yield Served(issuer, cwd, env)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+    with serving(cwd, GATEPASS_DEVELOPMENT="true") as served:
+        yield served
     assert (cwd / "gatepass.db").exists() and (cwd / ".gatepass").is_dir()
 
 
 @pytest.fixture(scope="module")
 def billing_token(served: Served) -> str:
-    """``gatepass billing issue --tier agent_standard --json``, good for both journeys."""
-    done = subprocess.run(
-        [str(GATEPASS), "billing", "issue", "--tier", "agent_standard", "--uses", "2", "--json"],
-        cwd=served.cwd, env=served.env, capture_output=True, text=True, timeout=CLI_TIMEOUT,
-        check=False)  # fmt: skip
+    """The reusable demo billing token the first start printed (with the demo client)."""
+    printed = served.log.read_text()
+    assert "client_id:     client_" in printed and "client_secret: gps_" in printed
+    found = re.findall(r"billing_token: (btok_[A-Za-z0-9_-]+)", printed)
+    assert len(found) == 1, printed
+    return found[0]
+
+
+def _readme_block(section: str, language: str, nth: int = 0) -> str:
+    """The ``nth`` fenced ``language`` block after the heading ``section`` of README.md."""
+    text = README.read_text()
+    after = text[text.index(f"\n## {section}\n"):]
+    blocks = re.findall(rf"^```{language}\n(.*?)^```$", after, flags=re.M | re.S)
+    return str(blocks[nth]).replace(MAKE_RUN, "{issuer}")
+
+
+def _commands(block: str) -> list[str]:
+    """Shell commands of a block, comment lines dropped; a command runs on while a line ends
+    with a backslash or a single quote is open."""
+    commands: list[str] = []
+    current = ""
+    for line in block.splitlines():
+        if not current and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        current += line + "\n"
+        if not line.endswith("\\") and current.count("'") % 2 == 0:
+            commands.append(current)
+            current = ""
+    assert not current, f"unterminated command: {current}"
+    return commands
+
+
+def _fill(command: str, billing_token: str, answer: Any) -> str:
+    """Fill each ``NAME=prefix…`` placeholder: ``btok_…`` with the printed billing token, the
+    others from the last answer: its ``name`` field, else its one value with that prefix."""
+
+    def value(match: re.Match[str]) -> str:
+        name, prefix = match.group(1), match.group(2)
+        if prefix == "btok_":
+            return f"{name}={billing_token}"
+        answer_ = answer if isinstance(answer, dict) else {}
+        found = [v for k, v in answer_.items() if isinstance(v, str) and v.startswith(prefix)
+                 and k == name.lower()] or [
+            v for v in answer_.values() if isinstance(v, str) and v.startswith(prefix)]
+        assert len(found) == 1, (name, prefix, answer)
+        return f"{name}={found[0]}"
+
+    code, sep, comment = command.partition("  #")
+    return re.sub(r"\b([A-Z_]+)=([A-Za-z_]+)…", value, code) + sep + comment
+
+
+class Shell:
+    """Runs a README shell block command by command, as a reader does: the variables it sets
+    are kept for the next command, placeholders are filled from the answers."""
+
+    def __init__(self, issuer: str, cwd: Path, billing_token: str) -> None:
+        self.issuer, self.cwd, self.billing_token = issuer, cwd, billing_token
+        self.assignments: list[str] = []
+        self.answers: list[tuple[str, str]] = []
+        self.last: Any = None
+
+    def run(self, block: str) -> None:
+        for command in _commands(block.replace("{issuer}", self.issuer)):
+            command = _fill(command, self.billing_token, self.last)
+            assert "…" not in command.partition("  #")[0], command
+            if re.match(r"^[A-Z_]+=", command):
+                self.assignments.append(command)
+            script = "set -euo pipefail\n" + "".join(self.assignments) + command
+            done = subprocess.run(["bash", "-c", script], cwd=self.cwd, capture_output=True,
+                                  text=True, timeout=CLI_TIMEOUT, check=False)
+            assert done.returncode == 0, (command, done.stderr)
+            self.answers.append((command, done.stdout))
+            if done.stdout.strip():
+                try:
+                    self.last = json.loads(done.stdout)
+                except json.JSONDecodeError:
+                    self.last = None
+
+    def answer(self, fragment: str, nth: int = 0) -> Any:
+        """The JSON answer of the ``nth`` command containing ``fragment``."""
+        outputs = [out for command, out in self.answers if fragment in command]
+        return json.loads(outputs[nth])
+
+
+def test_readme_curl_journey_runs_as_printed(served: Served, billing_token: str,
+                                             tmp_path: Path) -> None:
+    shell = Shell(served.issuer, tmp_path, billing_token)
+    shell.run(_readme_block("The agent's view, in curl", "sh"))
+    assert shell.answer("/.well-known/oauth-authorization-server")["issuer"] == served.issuer
+    llms = [out for command, out in shell.answers if "/llms.txt" in command]
+    assert served.issuer + "/oauth/token" in llms[0]
+    registered = shell.answer("/api/v1/agents/register")
+    assert registered["client_id"].startswith("agent_") and registered["pending_scopes"] == []
+    assert registered["allowed_scopes"] == SCOPES
+    token = shell.answer("/oauth/token")
+    assert token["token_type"] == "Bearer" and token["scope"] == " ".join(SCOPES)
+    projects = shell.answer("/api/projects")
+    assert {p["name"] for p in projects["data"]} >= {"apollo", "data-pipeline"}
+    assert {"daily", "totals"} <= shell.answer("/api/analytics").keys()
+    introspected = shell.answer("/oauth/introspect")
+    assert introspected["active"] is True and introspected["client_id"] == registered["client_id"]
+    assert shell.answer("/oauth/revoke") == {}  # RFC 7009: 200
+    # The demo API reads revocations every 0.25 s (within 1 s, as the README says): a reader's
+    # next command. Re-run the README's last command for at most two seconds.
+    last = shell.answers[-1][0]
+    for _ in range(20):
+        if "error" in shell.answer("/api/projects", -1):
+            break
+        time.sleep(0.1)
+        shell.run(last)
+    assert shell.answer("/api/projects", -1)["error"] == "token_revoked"
+
+    # The README's refusals, in the same shell (CLIENT_ID and AS still set)
+    shell.run(_readme_block("The agent's view, in curl", "sh", 1))
+    assert shell.answer("$CLIENT_ID:wrong")["error"] == "invalid_client"
+    assert shell.answer("/api/projects", -1)["error"] == "missing_token"
+
+
+def test_readme_python_journey_runs_as_printed(served: Served, billing_token: str,
+                                               tmp_path: Path) -> None:
+    code = _readme_block("The agent's view, in curl", "python")
+    assert code.count('"btok_…"') == 1
+    code = code.replace("{issuer}", served.issuer).replace('"btok_…"', f'"{billing_token}"')
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=CLI_TIMEOUT, check=False,
+                          env=clean_env())
     assert done.returncode == 0, done.stderr
-    issued = json.loads(done.stdout)
-    assert issued["tier"] == "agent_standard"
-    token: str = issued["billing_token"]
-    return token
+    assert "'apollo'" in done.stdout and "'data-pipeline'" in done.stdout
+    saved = tmp_path / "agent.json"
+    assert (saved.stat().st_mode & 0o777) == 0o600
+    assert json.loads(saved.read_text())["client_id"].startswith("agent_")
 
 
 def _assert_demo_answers(projects: httpx.Response, analytics: httpx.Response) -> None:

@@ -12,10 +12,21 @@ from rich.table import Table
 
 from gatepass.cli._app import app, console, emit_json, run
 from gatepass.core.billing import issue_billing_token
+from gatepass.models import BillingToken
 from gatepass.runtime import Runtime
 
 billing = typer.Typer(help="Prepaid billing tokens for agent registration.", no_args_is_help=True)
 app.add_typer(billing, name="billing")
+
+
+async def issue_token(rt: Runtime, *, tier: str, account: str | None, max_uses: int | None,
+                      ttl: float | None, actor: str) -> tuple[str, BillingToken]:
+    """Issue a prepaid billing token and audit it (``billing.token_issued``)."""
+    token, record = await issue_billing_token(rt.stores.billing, rt.server.clock, tier=tier,
+                                              account_id=account, max_uses=max_uses, ttl=ttl)
+    rt.server.audit.emit("billing.token_issued", "success", actor=actor, tier=tier,
+                         account=record.account_id, token_id=record.token_id)
+    return token, record
 
 
 @billing.command("issue")
@@ -36,11 +47,9 @@ def issue(
         tiers = rt.server.config.agents.tier_order
         if tier not in tiers:
             raise typer.BadParameter(f"unknown tier {tier!r}; known: {', '.join(tiers)}")
-        token, record = await issue_billing_token(
-            rt.stores.billing, rt.server.clock, tier=tier, account_id=account,
-            max_uses=None if reusable else uses, ttl=ttl)
-        rt.server.audit.emit("billing.token_issued", "success", actor="cli", tier=tier,
-                             account=record.account_id, token_id=record.token_id)
+        token, record = await issue_token(rt, tier=tier, account=account,
+                                          max_uses=None if reusable else uses, ttl=ttl,
+                                          actor="cli")
         return {"billing_token": token, "token_id": record.token_id, "tier": record.tier,
                 "account_id": record.account_id, "max_uses": record.max_uses,
                 "expires_at": record.expires_at}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from gatepass.cli._app import app, emit_json, settings_from
+from gatepass.cli._app import app, emit_json, run, settings_from
+from gatepass.runtime import Runtime
 
 db = typer.Typer(help="Database migrations.", no_args_is_help=True)
 config = typer.Typer(help="Inspect settings.", no_args_is_help=True)
@@ -20,8 +21,15 @@ def show(ctx: typer.Context) -> None:
 
 @db.command("upgrade")
 def upgrade(ctx: typer.Context, revision: str = "head") -> None:
-    """Apply migrations (SQL backends)."""
+    """Apply migrations (SQL backends); at head, also create the local secrets and a signing key
+    when missing, so the other commands can act on the database."""
     from gatepass.storage.sql.migrate import upgrade as do_upgrade
 
-    do_upgrade(settings_from(ctx).database_url, revision)
+    async def ready(rt: Runtime) -> None:
+        return None
+
+    if revision == "head":
+        run(ctx, ready, create=True)  # migrates to head, then secrets and a signing key
+    else:
+        do_upgrade(settings_from(ctx).database_url, revision)
     typer.echo(f"database at {revision}")

@@ -111,7 +111,8 @@ def create_demo_api(
             await limiter.aclose()
 
     app = FastAPI(title="Gatepass demo API", version="1", lifespan=lifespan, docs_url=public[0],
-                  openapi_url=public[1], redoc_url=None, swagger_ui_oauth2_redirect_url=None)
+                  openapi_url=public[1], redoc_url=None, swagger_ui_oauth2_redirect_url=None,
+                  redirect_slashes=False)  # a slash redirect would be built from Host
     data = DemoData(clock)
     app.state.demo = DemoParts(config, verifier, limiter, data)
     install_error_handlers(app)

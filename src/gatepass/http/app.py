@@ -113,6 +113,7 @@ def create_app(
     session = session_middleware(local_secrets(settings)[1], development=settings.development)
     app = Starlette(lifespan=lifespan, exception_handlers={HTTPException: _http_error},
                     middleware=[session])
+    app.router.redirect_slashes = False  # its redirect would be built from the Host header
     login_limiter = Limiter(settings.redis_url or "memory://", key_prefix="gatepass:login")
     app.state.config = config
     limiter = install_registration_limits(

@@ -32,7 +32,7 @@ Strategy = Literal["sliding-window-counter", "moving-window"]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _UNITS = {1: "s", 60: "min", 3600: "h", 86400: "day"}
-_MOVING_WINDOW_MAX = 10_000  # the moving window stores one entry per counted request
+MOVING_WINDOW_MAX = 10_000  # the moving window stores one entry per counted request
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +113,7 @@ class Policy:
             if needed not in self.tiers:
                 raise ValueError(f"policy needs a tier named {needed!r}")
         if self.strategy == "moving-window" and any(
-            w.limit > _MOVING_WINDOW_MAX for t in self.tiers.values() for w in t.windows
+            w.limit > MOVING_WINDOW_MAX for t in self.tiers.values() for w in t.windows
         ):
             raise ValueError("the moving window stores every request: use it for small limits")
         if not 0 < self.ipv6_prefix <= 128:

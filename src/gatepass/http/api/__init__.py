@@ -23,7 +23,7 @@ def api_app(runtime: Runtime, source_policy: Policy) -> BodyLimit:
     """The API as an ASGI app to mount at ``API_PREFIX``; ``source_policy`` resolves client
     addresses exactly as the registration rate limit does."""
     app = FastAPI(title="Gatepass API", version="1", docs_url=None, redoc_url=None,
-                  openapi_url="/openapi.json")
+                  openapi_url="/openapi.json", redirect_slashes=False)  # no Host-built redirect
     app.state.runtime = runtime
     app.state.source_policy = source_policy
     install_error_handlers(app)

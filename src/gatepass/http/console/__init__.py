@@ -30,7 +30,8 @@ def console_routes(runtime: Runtime, settings: Settings, limiter: Limiter) -> li
     throttle = LoginThrottle(limiter, tuple(settings.agents.trusted_proxies))
     static = StaticFiles(packages=[("gatepass.http.console", "static")])
     router = Router([*login_routes(console, throttle), *agent_routes(console),
-                     *key_routes(console), Mount("/static", app=static, name="static")])
+                     *key_routes(console), Mount("/static", app=static, name="static")],
+                    redirect_slashes=False)  # a slash redirect would be built from Host
     home = next(r for r in router.routes if isinstance(r, Route) and r.path == "/")
     # The dashboard is also served at "/console" itself (no redirect to "/console/").
     return [Route(CONSOLE_PATH, SecurityHeaders(home.app), methods=["GET"]),

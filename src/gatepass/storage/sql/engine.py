@@ -1,11 +1,14 @@
 """Async engine factory for SQLite (aiosqlite, the default) and PostgreSQL (psycopg 3).
 
 Plain ``sqlite:///`` and ``postgresql://`` URLs are mapped to their async drivers. SQLite
-connections get WAL, a busy timeout and foreign keys at connect time.
+connections get WAL, a busy timeout and foreign keys at connect time; a new SQLite file is
+created with mode 0600.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import Any
 
 import orjson
@@ -47,6 +50,15 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _create_private(database: str | None) -> None:
+    """Create a new SQLite file with mode 0600 (its -wal and -shm files inherit the mode), so
+    that client records, keys and audit trails are not readable by other local users."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    with contextlib.suppress(OSError):  # exists already, or SQLite reports why it cannot open
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -61,5 +73,6 @@ def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
         kwargs = {**POSTGRES_POOL, **kwargs}
     engine = create_async_engine(target, **kwargs)
     if backend == "sqlite":
+        _create_private(target.database)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
     return engine
