@@ -93,7 +93,6 @@ async def test_rfc7591_s2_private_key_jwt_client_has_no_secret(dcr: Harness) -> 
     ({"redirect_uris": "https://example.com/cb"}, "invalid_client_metadata", "redirect_uris"),
     ({"client_id": "my-own-id"}, "invalid_client_metadata", "chosen by the server"),
     ({"client_secret": "my-own-secret"}, "invalid_client_metadata", "chosen by the server"),
-    ({"is_admin": True}, "invalid_client_metadata", "is_admin"),
     ({"client_name": 5}, "invalid_client_metadata", "client_name"),
     ({"client_name": "x" * 501}, "invalid_client_metadata", "client_name"),
     ({"scope": "read:projects delete:world"}, "invalid_scope", "delete:world"),

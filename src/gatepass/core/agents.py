@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from gatepass.core.attestation import AttestationVerifier
 from gatepass.core.billing import BillingGate
-from gatepass.core.policy import split_requested
+from gatepass.core.policy import requested_scopes, split_requested
 from gatepass.core.provisioning import (
     RAT_PREFIX,
     Provisioned,
@@ -22,12 +22,10 @@ from gatepass.core.provisioning import (
 from gatepass.errors import (
     InvalidClientMetadata,
     InvalidRequest,
-    InvalidScope,
     InvalidToken,
     TosRequired,
 )
 from gatepass.models import Client
-from gatepass.scopes import parse_scope
 
 if TYPE_CHECKING:
     from gatepass.core.server import AuthorizationServer
@@ -39,19 +37,6 @@ MAX_NAME = 200
 _FIELDS = frozenset({"agent_name", "agent_type", "requested_scopes", "tos_accepted",
                      "billing_token", "owner", "jwks", "jwks_uri", "software_statement",
                      "client_uri", "contacts", "description"})
-
-
-def requested_scopes(config_scope: Any, value: Any) -> tuple[str, ...]:
-    """Scopes from a list or a space-separated string, all in the catalog and requestable."""
-    listed = isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if listed or isinstance(value, str):
-        scopes = parse_scope(value)
-    else:
-        raise InvalidRequest("requested_scopes must be a list or a space-separated string")
-    unknown = [s for s in scopes if config_scope(s) is None or config_scope(s).internal]
-    if unknown:
-        raise InvalidScope(f"Unknown scope: {' '.join(unknown)}", extra={"unknown_scopes": unknown})
-    return scopes
 
 
 class AgentRegistrar:

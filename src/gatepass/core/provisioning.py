@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 RAT_PREFIX = "gpr_"
+CONSENT_ACCOUNT = "consent"
+"""The billing account of clients that registered without billing (consent is their gate)."""
 UrlGuard = Callable[[str], Awaitable[None]]
 """Raises ValueError when a client-supplied URL is not https/public (SSRF guard)."""
 
@@ -123,14 +125,18 @@ class Provisioner:
         since = self._server.clock.now() - self._server.config.agents.dedup_window
         return await self._server.stores.clients.find_by_fingerprint(fp, since)
 
-    async def check_billing(self, fp: str | None, billing_token: Any) -> BillingDecision:
-        """The billing decision, after the per-account daily limit. A retried identical
-        registration (same fingerprint, which covers the billing token) was paid for and
-        counted already, so a used single-use token passes and the limit is not hit again."""
+    async def check_billing(self, fp: str | None, billing_token: Any, *,
+                            required: bool = True) -> BillingDecision:
+        """The billing decision, after the per-account daily limit. A registration that needs
+        no billing (``required`` False: an authorization-code-only client, whose gate is the
+        owner's consent) and brings no token gets the free tier, else the lowest tier."""
         existing = await self.find_duplicate(fp)
         if existing is not None:
             account = str(existing.metadata.get("billing_account", ""))
             return BillingDecision(existing.tier or "", account)
+        if not required and not billing_token:
+            policy = self._server.config.agents
+            return BillingDecision(policy.free_tier or policy.tier_order[0], CONSENT_ACCOUNT)
         decision = await self._billing.check(billing_token)
         await self._limit_account(decision.account_id)
         return decision
