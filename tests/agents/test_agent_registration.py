@@ -155,7 +155,6 @@ async def test_free_tier_registers_without_billing(tmp_path: Path) -> None:
     ({"requested_scopes": ["bad scope\u00e9"]}, "invalid_scope", "Malformed"),
     ({"client_id": "agent_mine"}, "invalid_client_metadata", "client_id"),
     ({"client_secret": "mine"}, "invalid_client_metadata", "client_secret"),
-    ({"is_admin": True}, "invalid_client_metadata", "is_admin"),
     ({"jwks": {"keys": []}}, "invalid_client_metadata", "jwks"),
     ({"jwks": {"keys": [{"kty": "EC", "d": "secret"}]}}, "invalid_client_metadata", "jwks"),
     ({"jwks": {"keys": [{"kty": "EC"}]}, "jwks_uri": "https://example.com/jwks"},

@@ -30,9 +30,11 @@ Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 class AgentRegistration(BaseModel):
-    """The registration request (documentation only: the core validates the raw body)."""
+    """The registration request (documentation only: the core validates the raw body). The RFC
+    7591 names are understood too (``client_name`` stands for an absent ``agent_name``); other
+    fields are ignored and listed in the answer's ``ignored_metadata``."""
 
-    agent_name: str
+    agent_name: str | None = None
     agent_type: Literal["autonomous", "supervised", "tool"] = "autonomous"
     requested_scopes: list[str] | str = []
     tos_accepted: bool
@@ -41,6 +43,13 @@ class AgentRegistration(BaseModel):
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
     software_statement: str | None = None
+    client_name: str | None = None
+    scope: str | None = None
+    grant_types: list[str] | None = None
+    response_types: list[str] | None = None
+    redirect_uris: list[str] | None = None
+    token_endpoint_auth_method: str | None = None
+    token_endpoint_auth_signing_alg: str | None = None
 
 
 _REGISTRATION_BODY = {"requestBody": {"required": True, "content": {
