@@ -86,7 +86,7 @@ async def validate_metadata(body: Mapping[str, Any], config: ServerConfig,
     """The RFC 7591 §2 metadata both endpoints understand, checked for contradictions:
     grant and response types, the authentication method and its keys, its signing algorithm,
     redirect URIs. ``keyed_default``: without a method, registered keys mean private_key_jwt."""
-    keyed = "jwks" in body or "jwks_uri" in body
+    keyed = body.get("jwks") is not None or body.get("jwks_uri") is not None
     method = body.get("token_endpoint_auth_method",
                       "private_key_jwt" if keyed and keyed_default else "client_secret_basic")
     if method not in SUPPORTED_METHODS:

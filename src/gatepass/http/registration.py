@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from gatepass.errors import InvalidToken
+from gatepass.errors import InvalidClientMetadata, InvalidToken
 from gatepass.http.gates import source_address
 from gatepass.http.jsonbody import read_json
 from gatepass.http.oauth import guarded
@@ -55,7 +55,7 @@ def registration_routes(runtime: Runtime, source_policy: Policy) -> list[Route]:
 
     async def register(request: Request) -> Response:
         presented = _initial_token(runtime, request.headers.get("authorization"))
-        body = await read_json(request, limit)
+        body = await read_json(request, limit, InvalidClientMetadata)
         doc = await reg.register(body, source_address(request, source_policy), presented)
         return json_response(doc, 201, {"Location": doc["registration_client_uri"]})
 
@@ -65,7 +65,8 @@ def registration_routes(runtime: Runtime, source_policy: Policy) -> list[Route]:
         if request.method == "GET":
             return json_response(reg.document(client))
         if request.method == "PUT":
-            return json_response(await reg.update(client, await read_json(request, limit)))
+            return json_response(await reg.update(client, await read_json(request, limit,
+                                                                  InvalidClientMetadata)))
         await reg.delete(client)
         return Response(status_code=204, headers={"Cache-Control": "no-store"})
 

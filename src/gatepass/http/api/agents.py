@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from gatepass.core.provisioning import RAT_PREFIX
-from gatepass.errors import AccessDenied, InvalidToken
+from gatepass.errors import AccessDenied, InvalidClientMetadata, InvalidToken
 from gatepass.http.api._shared import GuardedRoute, RuntimeDep, SourcePolicyDep, bearer
 from gatepass.http.gates import source_address
 from gatepass.http.jsonbody import read_json
@@ -78,7 +78,7 @@ ManagingAgent = Annotated[Client, Depends(_managing_agent)]
 @router.post("/register", status_code=201, openapi_extra=_REGISTRATION_BODY)
 async def register(request: Request, rt: RuntimeDep, policy: SourcePolicyDep) -> Response:
     """Register an agent: ToS, billing, abuse gates, scopes by tier, trust and approval."""
-    body = await read_json(request, rt.settings.max_body_bytes)
+    body = await read_json(request, rt.settings.max_body_bytes, InvalidClientMetadata)
     return json_response(await rt.agents.register(body, source_address(request, policy)), 201)
 
 
