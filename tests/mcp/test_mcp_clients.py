@@ -95,30 +95,21 @@ async def test_client_credentials_registered_by_rfc7591(
     _assert_discovered_and_bound(stack, rec, storage)
 
 
-async def test_private_key_jwt_registered_by_rfc7591(stack: Stack) -> None:
-    """RFC 7591 with a JWKS and ``token_endpoint_auth_signing_alg`` (as the conformance suite's
-    client sends it), then the SDK's private_key_jwt provider."""
+@pytest.mark.parametrize("registered_by", ["operator", "rfc7591"])
+async def test_client_credentials_with_private_key_jwt(stack: Stack, registered_by: str) -> None:
+    """A JWKS client made by the operator, or registered by RFC 7591 with
+    ``token_endpoint_auth_signing_alg`` (as the conformance suite's client sends it)."""
     key = generate_key()
-    doc = await stack.register(token_endpoint_auth_method="private_key_jwt",
-                               jwks=public_jwks(key), token_endpoint_auth_signing_alg="ES256")
-    assert "client_secret" not in doc and doc["token_endpoint_auth_signing_alg"] == "ES256"
-    cid = doc["client_id"]
-    signer = SignedJWTParameters(issuer=cid, subject=cid, signing_key=key.as_pem(private=True)
-                                 .decode(), signing_algorithm="ES256", lifetime_seconds=60)
-    storage, rec = MemoryTokenStorage(), Recorder()
-    provider = PrivateKeyJWTOAuthProvider(stack.mcp_url, storage, cid,
-                                          signer.create_assertion_provider(), issuer=stack.issuer)
-    async with connect(stack.mcp_url, provider, rec) as client:
-        result = await client.call_tool("list_projects", {})
-    assert not result.is_error
-    _assert_discovered_and_bound(stack, rec, storage)
-
-
-async def test_client_credentials_with_private_key_jwt(stack: Stack) -> None:
-    key = generate_key()
-    created = await stack.client(jwks=public_jwks(key))
-    assert created.secret is None and created.client.token_endpoint_auth_method == "private_key_jwt"
-    cid = created.client.client_id
+    if registered_by == "operator":
+        created = await stack.client(jwks=public_jwks(key))
+        assert created.secret is None
+        assert created.client.token_endpoint_auth_method == "private_key_jwt"
+        cid = created.client.client_id
+    else:
+        doc = await stack.register(token_endpoint_auth_method="private_key_jwt",
+                                   jwks=public_jwks(key), token_endpoint_auth_signing_alg="ES256")
+        assert "client_secret" not in doc and doc["token_endpoint_auth_signing_alg"] == "ES256"
+        cid = doc["client_id"]
     signer = SignedJWTParameters(issuer=cid, subject=cid, signing_key=key.as_pem(private=True)
                                  .decode(), signing_algorithm="ES256", lifetime_seconds=60)
     storage, rec = MemoryTokenStorage(), Recorder()
