@@ -103,7 +103,9 @@ class AgentSettings(BaseModel):
         description="Per level: tokens issued needed for automatic promotion to it",
     )
     secret_rotation_grace: float = Field(86_400.0, ge=0, description="Old secret stays valid (s)")
-    dedup_window: float = Field(600.0, ge=0, description="Identical registrations merge (s)")
+    dedup_window: float = Field(
+        600.0, ge=0, description="A repeated registration within it is 409, naming the client (s)"
+    )
     attestation_issuers: list[AttestationIssuerSetting] = Field(
         default_factory=list, description="Trusted software-statement issuers (raise trust)"
     )

@@ -155,7 +155,6 @@ async def test_free_tier_registers_without_billing(tmp_path: Path) -> None:
     ({"requested_scopes": ["bad scope\u00e9"]}, "invalid_scope", "Malformed"),
     ({"client_id": "agent_mine"}, "invalid_client_metadata", "client_id"),
     ({"client_secret": "mine"}, "invalid_client_metadata", "client_secret"),
-    ({"is_admin": True}, "invalid_client_metadata", "is_admin"),
     ({"jwks": {"keys": []}}, "invalid_client_metadata", "jwks"),
     ({"jwks": {"keys": [{"kty": "EC", "d": "secret"}]}}, "invalid_client_metadata", "jwks"),
     ({"jwks": {"keys": [{"kty": "EC"}]}, "jwks_uri": "https://example.com/jwks"},
@@ -239,18 +238,18 @@ async def test_key_based_agent_gets_no_secret_and_uses_private_key_jwt(h: Harnes
     assert response.status_code == 200, response.text
 
 
-async def test_dedup_identical_registration_returns_same_client(h: Harness) -> None:
+async def test_dedup_identical_registration_is_409_naming_the_client(h: Harness) -> None:
     body = await h.body()
     first = await h.client().post(REGISTER, json=body)
     second = await h.client().post(REGISTER, json=body)
-    assert first.status_code == second.status_code == 201
-    assert first.json()["client_id"] == second.json()["client_id"]
-    assert first.json()["client_secret"] != second.json()["client_secret"]
+    assert (first.status_code, second.status_code) == (201, 409)
+    assert second.json()["error"] == "invalid_client_metadata"
+    assert second.json()["client_id"] == first.json()["client_id"]
+    assert "client_secret" not in second.json()
+    assert "registration_access_token" not in second.json()
     assert len(await h.clients()) == 1
-    client_id = first.json()["client_id"]
-    old = await h.token(client_id, first.json()["client_secret"])
-    new = await h.token(client_id, second.json()["client_secret"])
-    assert (old.status_code, new.status_code) == (401, 200)
+    ok = await h.token(first.json()["client_id"], first.json()["client_secret"])
+    assert ok.status_code == 200  # the first holder's secret keeps working
     other_ip = await h.client("198.51.100.9").post(REGISTER, json=body)
     assert other_ip.status_code == 402  # a new client would spend the single-use token again
 
@@ -293,5 +292,6 @@ async def test_client_address_recorded_from_socket(h: Harness) -> None:
     body = await h.body()
     first = await h.http.post(REGISTER, json=body, headers={"X-Forwarded-For": "1.1.1.1"})
     second = await h.http.post(REGISTER, json=body, headers={"X-Forwarded-For": "2.2.2.2"})
+    assert second.status_code == 409
     assert first.json()["client_id"] == second.json()["client_id"]
     assert AGENT_IP  # both came from the same socket address

@@ -119,6 +119,7 @@ class Browser:
                 "grant_types": ["authorization_code", "refresh_token"],
                 "response_types": ["code"], "token_endpoint_auth_method": "none",
                 "scope": SCOPE, **meta}
+        body = {k: v for k, v in body.items() if v is not None}  # None: leave it out
         resp = await self.http.post("/oauth/register", json=body)
         assert resp.status_code == 201, resp.text
         doc: dict[str, Any] = resp.json()

@@ -15,7 +15,16 @@ from gatepass.clock import FrozenClock
 from gatepass.http.cimd_fetch import CimdFetcher, CimdFetchError, cache_lifetime
 from gatepass.http.fetch import UnsafeUrl
 
-from .conftest import NATIVE_REDIRECT, Browser, DocServer, browser, pkce, query, settings_for
+from .conftest import (
+    NATIVE_REDIRECT,
+    Browser,
+    DocServer,
+    browser,
+    inputs,
+    pkce,
+    query,
+    settings_for,
+)
 
 XSS_NAME = '<img src=x onerror=alert(1)> "Helper"'
 
@@ -140,16 +149,24 @@ async def test_cimd_4_url_client_is_public_only(dev: Browser, docs: DocServer) -
     assert resp.json()["error"] == "invalid_client"
 
 
-async def test_cimd_scope_required_when_the_document_declares_none(
+async def test_cimd_default_scope_when_the_document_declares_none(
     dev: Browser, docs: DocServer
 ) -> None:
+    """RFC 6749 §3.3: no scope anywhere -> the documented default (the catalog's scopes that
+    need neither approval nor trust and are not internal), shown on the consent page."""
     url = docs.url("/c.json")
     docs.put("/c.json", {k: v for k, v in document(url).items() if k != "scope"})
     _, challenge = pkce()
-    resp = await dev.authorize(dev.params(url, challenge, scope=None))
-    assert query(resp.headers["location"])["error"] == "invalid_scope"
+    page = await dev.authorize(dev.params(url, challenge, scope=None))
+    assert page.status_code == 200, page.text
+    shown = dict(inputs(page.text))["scope"].split()
+    assert "read:projects" in shown and "read:analytics" in shown
+    assert not {"read:billing", "agent:autonomous-deploy", "gatepass:admin"} & set(shown)
+    assert "default" in page.text
     ok = await dev.authorize(dev.params(url, challenge, scope="read:analytics"))
     assert ok.status_code == 200  # any catalog scope within the ceilings, with consent
+    bad = await dev.authorize(dev.params(url, challenge, scope="delete:world"))
+    assert query(bad.headers["location"])["error"] == "invalid_scope"
 
 
 # --- the fetcher on its own ------------------------------------------------------------

@@ -90,7 +90,8 @@ async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     issuer = f"http://127.0.0.1:{gp_sock.getsockname()[1]}"
     rs_base = f"https://127.0.0.1:{rs_sock.getsockname()[1]}"
     mcp_url, cimd_url = rs_base + "/mcp", rs_base + "/clients/agent.json"
-    settings = settings_for(tmp_path, issuer=issuer, development=True, resources=[mcp_url])
+    settings = settings_for(tmp_path, issuer=issuer, development=True, resources=[mcp_url],
+                            agents={"free_tier": None})  # default billing: consent gates
     gatepass = create_app(settings, stores=open_memory_stores())
     async with AsyncExitStack() as stack:
         # Gatepass stops first: its fetcher's TLS connection to the resource server closes

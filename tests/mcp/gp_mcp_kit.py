@@ -1,7 +1,8 @@
 """Helpers for the MCP example tests: servers on loopback, MCP clients, an owner's browser.
 
 ``start_stack`` runs the authorization server (``create_app``: memory stores, development mode,
-``resources`` = the MCP server's URL, free tier for dynamic registration) and
+``resources`` = the MCP server's URL, otherwise default settings: billing required for
+unattended clients, only the per-IP registration limit raised) and
 ``examples.mcp_server`` with uvicorn on free loopback ports in this event loop, and stops both.
 ``connect(url, auth)`` opens the official MCP client over Streamable HTTP with an ``httpx2.Auth``
 (an SDK OAuth provider, or a fixed bearer token) and a ``Recorder`` transport that notes every
@@ -31,6 +32,7 @@ from mcp.shared.auth import AuthorizationCodeResult
 
 from gatepass.clock import SystemClock
 from gatepass.core.admin import CreatedClient
+from gatepass.core.billing import issue_billing_token
 from gatepass.core.owners import Owners
 from gatepass.demo import DemoData
 from gatepass.http.app import create_app
@@ -200,6 +202,19 @@ class Stack:
             "mcp-agent-" + secrets.token_hex(3), scopes,
             resources=[self.mcp_url] if resources is None else resources, **fields)
 
+    async def register(self, **meta: Any) -> dict[str, Any]:
+        """An RFC 7591 registration (``POST /oauth/register``) paid with a fresh billing token
+        sent as the initial access token, for this MCP server's resource."""
+        token, _ = await issue_billing_token(self.runtime.stores.billing, SystemClock(),
+                                             tier="agent_standard")
+        body = {"client_name": "mcp-agent", "scope": ALL_SCOPES, **meta}
+        async with httpx2.AsyncClient(timeout=TIMEOUT) as http:
+            resp = await http.post(self.issuer + "/oauth/register", json=body,
+                                   headers={"Authorization": f"Bearer {token}"})
+        assert resp.status_code == 201, resp.text
+        doc: dict[str, Any] = resp.json()
+        return doc
+
     async def token(self, client: CreatedClient, scope: str, resource: str | None) -> str:
         """An access token from ``POST /oauth/token`` (client credentials, secret in Basic)."""
         form = {"grant_type": "client_credentials", "scope": scope}
@@ -236,7 +251,7 @@ def as_settings(tmp: Path, issuer: str, resources: list[str]) -> Settings:
                     resources=resources, demo_api=False, demo_client=False,
                     key_encryption_keys=[Fernet.generate_key().decode()],
                     secret_pepper=secrets.token_hex(32),
-                    agents={"free_tier": "agent_standard", "registrations_per_ip_per_hour": 1000})
+                    agents={"registrations_per_ip_per_hour": 1000})  # else the defaults
 
 
 @asynccontextmanager

@@ -77,11 +77,39 @@ async def test_client_credentials_with_a_secret(
         assert rec.form(rec.seen[3])["client_secret"] == created.secret
 
 
-async def test_client_credentials_with_private_key_jwt(stack: Stack) -> None:
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+async def test_client_credentials_registered_by_rfc7591(
+    stack: Stack, method: Literal["client_secret_basic", "client_secret_post"]
+) -> None:
+    """Default settings: registered by RFC 7591 with a billing token as the initial access
+    token, then the SDK's client credentials provider."""
+    doc = await stack.register(token_endpoint_auth_method=method)
+    storage, rec = MemoryTokenStorage(), Recorder()
+    provider = ClientCredentialsOAuthProvider(
+        stack.mcp_url, storage, doc["client_id"], doc["client_secret"],
+        token_endpoint_auth_method=method, issuer=stack.issuer)
+    async with connect(stack.mcp_url, provider, rec) as client:
+        tools = await client.list_tools()
+        result = await client.call_tool("list_projects", {})
+    assert len(tools.tools) == 4 and not result.is_error
+    _assert_discovered_and_bound(stack, rec, storage)
+
+
+@pytest.mark.parametrize("registered_by", ["operator", "rfc7591"])
+async def test_client_credentials_with_private_key_jwt(stack: Stack, registered_by: str) -> None:
+    """A JWKS client made by the operator, or registered by RFC 7591 with
+    ``token_endpoint_auth_signing_alg`` (as the conformance suite's client sends it)."""
     key = generate_key()
-    created = await stack.client(jwks=public_jwks(key))
-    assert created.secret is None and created.client.token_endpoint_auth_method == "private_key_jwt"
-    cid = created.client.client_id
+    if registered_by == "operator":
+        created = await stack.client(jwks=public_jwks(key))
+        assert created.secret is None
+        assert created.client.token_endpoint_auth_method == "private_key_jwt"
+        cid = created.client.client_id
+    else:
+        doc = await stack.register(token_endpoint_auth_method="private_key_jwt",
+                                   jwks=public_jwks(key), token_endpoint_auth_signing_alg="ES256")
+        assert "client_secret" not in doc and doc["token_endpoint_auth_signing_alg"] == "ES256"
+        cid = doc["client_id"]
     signer = SignedJWTParameters(issuer=cid, subject=cid, signing_key=key.as_pem(private=True)
                                  .decode(), signing_algorithm="ES256", lifetime_seconds=60)
     storage, rec = MemoryTokenStorage(), Recorder()

@@ -32,7 +32,7 @@ def full_client(client_id: str = "agent-1", created_at: float = T0) -> Client:
         trust_level=3,
         metadata={"contacts": ["ops@example.com"], "tos_accepted": True, "nested": {"n": 1.5}},
         registration_token_digest="hmac-rat",
-        registration_fingerprint="fp-0123",
+        registration_fingerprint=f"fp-{client_id}",  # unique per client (the store's index)
     )
 
 
@@ -165,16 +165,29 @@ def fingerprinted(client_id: str, at: float, fingerprint: str = "fp-0123") -> Cl
     )
 
 
-async def test_find_by_fingerprint_returns_the_newest_in_the_window(stores: Stores) -> None:
-    old, mid, new = (fingerprinted(i, T0 + n * 10) for n, i in enumerate(("old", "mid", "new")))
+async def test_find_by_fingerprint_returns_the_one_in_the_window(stores: Stores) -> None:
+    old, new = fingerprinted("old", T0), fingerprinted("new", T0 + 20)
     other = fingerprinted("other", T0 + 100, fingerprint="fp-9999")
-    for client in (mid, other, new, old):
+    for client in (old, other):
         await stores.clients.create_client(client)
+    assert await stores.clients.find_by_fingerprint("fp-0123", 0.0) == old
+    assert await stores.clients.find_by_fingerprint("fp-0123", T0 + 0.5) is None
+    assert await stores.clients.find_by_fingerprint("fp-9999", T0) == other
+    assert await stores.clients.find_by_fingerprint("fp-unknown", 0.0) is None
+    with pytest.raises(ConflictError):  # one client per fingerprint: the unique index
+        await stores.clients.create_client(new)
+    assert await stores.clients.get_client("new") is None
+    await stores.clients.release_fingerprint("fp-0123", before=T0)  # bound excluded: kept
+    with pytest.raises(ConflictError):
+        await stores.clients.create_client(new)
+    await stores.clients.release_fingerprint("fp-0123", before=T0 + 1)
+    released = await stores.clients.get_client("old")
+    assert released is not None and released.registration_fingerprint is None
+    await stores.clients.create_client(new)
     assert await stores.clients.find_by_fingerprint("fp-0123", 0.0) == new
     assert await stores.clients.find_by_fingerprint("fp-0123", T0 + 20) == new  # bound included
     assert await stores.clients.find_by_fingerprint("fp-0123", T0 + 20.5) is None
     assert await stores.clients.find_by_fingerprint("fp-9999", T0) == other
-    assert await stores.clients.find_by_fingerprint("fp-unknown", 0.0) is None
 
 
 async def test_find_by_fingerprint_ignores_clients_without_one(stores: Stores) -> None:
@@ -195,7 +208,8 @@ async def test_delete_client_removes_it_and_its_secrets(stores: Stores) -> None:
     assert await stores.clients.list_clients() == [keep]
     assert await stores.clients.list_secrets("keep") == [secret("k1", "keep")]
     assert await stores.clients.find_by_registration_token("hmac-rat") is None
-    assert await stores.clients.find_by_fingerprint("fp-0123", 0.0) == keep
+    assert await stores.clients.find_by_fingerprint("fp-agent-1", 0.0) is None
+    assert await stores.clients.find_by_fingerprint("fp-keep", 0.0) == keep
 
 
 async def test_delete_unknown_client_raises_key_error(stores: Stores) -> None:

@@ -2,7 +2,9 @@
 
 The guide's request and response shapes: ``tos_required`` (400) and ``billing_required`` (402)
 say what to do next; a 201 carries the credentials once, the granted, pending and restricted
-scopes, the token endpoint and the tier's rate limits. Bad input stores nothing.
+scopes, the token endpoint and the tier's rate limits. The RFC 7591 names are understood
+alongside the agent's own; unknown fields are ignored and listed in ``ignored_metadata``
+(RFC 7591 §2). Contradictions are ``invalid_client_metadata``. Bad input stores nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gatepass.core.attestation import AttestationVerifier
 from gatepass.core.billing import BillingGate
-from gatepass.core.policy import split_requested
+from gatepass.core.policy import requested_scopes, split_requested
 from gatepass.core.provisioning import (
     RAT_PREFIX,
     Provisioned,
@@ -19,15 +21,20 @@ from gatepass.core.provisioning import (
     ProvisionRequest,
     fingerprint,
 )
+from gatepass.core.registration import (
+    STANDARD_METADATA,
+    billing_token,
+    ignored_metadata,
+    needs_billing,
+    validate_metadata,
+)
 from gatepass.errors import (
     InvalidClientMetadata,
     InvalidRequest,
-    InvalidScope,
     InvalidToken,
     TosRequired,
 )
 from gatepass.models import Client
-from gatepass.scopes import parse_scope
 
 if TYPE_CHECKING:
     from gatepass.core.server import AuthorizationServer
@@ -38,20 +45,9 @@ AGENT_TYPES = ("autonomous", "supervised", "tool")
 MAX_NAME = 200
 _FIELDS = frozenset({"agent_name", "agent_type", "requested_scopes", "tos_accepted",
                      "billing_token", "owner", "jwks", "jwks_uri", "software_statement",
-                     "client_uri", "contacts", "description"})
-
-
-def requested_scopes(config_scope: Any, value: Any) -> tuple[str, ...]:
-    """Scopes from a list or a space-separated string, all in the catalog and requestable."""
-    listed = isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if listed or isinstance(value, str):
-        scopes = parse_scope(value)
-    else:
-        raise InvalidRequest("requested_scopes must be a list or a space-separated string")
-    unknown = [s for s in scopes if config_scope(s) is None or config_scope(s).internal]
-    if unknown:
-        raise InvalidScope(f"Unknown scope: {' '.join(unknown)}", extra={"unknown_scopes": unknown})
-    return scopes
+                     "client_uri", "contacts", "description", "client_name", "scope",
+                     "client_id", "client_secret",
+                     *STANDARD_METADATA})
 
 
 class AgentRegistrar:
@@ -67,37 +63,57 @@ class AgentRegistrar:
     async def register(self, body: Any, remote_addr: str | None) -> dict[str, Any]:
         req = await self._validate(body, remote_addr)
         result = await self._provisioner.provision(req)
-        return self.response(result)
+        answer = self.response(result)
+        ignored = ignored_metadata(body, _FIELDS)
+        if ignored:
+            answer["ignored_metadata"] = ignored
+        return answer
 
     async def _validate(self, body: Any, remote_addr: str | None) -> ProvisionRequest:
+        """The agent's own fields, and the RFC 7591 names alongside them: ``client_name`` is the
+        ``agent_name`` when that is absent, ``scope`` the ``requested_scopes``; the rest are
+        validated as on ``/oauth/register``. Unknown fields are ignored (RFC 7591 §2)."""
         if not isinstance(body, dict):
             raise InvalidRequest("The body must be a JSON object")
-        unknown = sorted(set(body) - _FIELDS)
-        if unknown:
-            raise InvalidClientMetadata(f"Unknown fields: {', '.join(unknown)}")
+        if "client_id" in body or "client_secret" in body:
+            raise InvalidClientMetadata("client_id and client_secret are chosen by the server")
         policy = self._server.config.agents
         if body.get("tos_accepted") is not True:
             raise TosRequired("Agent must accept the Terms of Service (tos_accepted: true)",
                               extra={"tos_url": self._url(policy.tos_url),
                                      "tos_version": policy.tos_version})
-        name = body.get("agent_name")
+        name = body["agent_name"] if "agent_name" in body else body.get("client_name")
         if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
             raise InvalidClientMetadata(f"agent_name must be a string of 1-{MAX_NAME} characters")
         agent_type = body.get("agent_type", "autonomous")
         if agent_type not in AGENT_TYPES:
             raise InvalidClientMetadata(f"agent_type must be one of {', '.join(AGENT_TYPES)}")
-        scopes = requested_scopes(self._server.config.scope, body.get("requested_scopes", []))
-        await self._provisioner.check_keys(body.get("jwks"), body.get("jwks_uri"))
+        scopes = self._scopes(body)
+        meta = await validate_metadata(body, self._server.config, self._provisioner,
+                                       keyed_default=True)
         statement = body.get("software_statement")
         attestation = await self._attestations.verify(statement) if statement else None
         fp = fingerprint(remote_addr, body)
-        billing = await self._provisioner.check_billing(fp, body.get("billing_token"))
+        billing = await self._provisioner.check_billing(
+            fp, billing_token(body, None), required=needs_billing(meta["grant_types"]))
         owner = body.get("owner")
+        extra = {"owner_hint": owner} if isinstance(owner, str) else {}
         return ProvisionRequest(
             name=name.strip(), scopes=scopes, billing=billing, agent_type=agent_type,
             jwks=body.get("jwks"), jwks_uri=body.get("jwks_uri"), attestation=attestation,
-            fingerprint=fp, metadata={"owner_hint": owner} if isinstance(owner, str) else {},
+            fingerprint=fp, metadata={**extra, **meta["extra"]},
+            grant_types=meta["grant_types"], auth_method=meta["token_endpoint_auth_method"],
         )
+
+    def _scopes(self, body: dict[str, Any]) -> tuple[str, ...]:
+        catalog = self._server.config.scope
+        scopes = requested_scopes(catalog, body.get("requested_scopes", []))
+        if "scope" in body:
+            named = requested_scopes(catalog, body["scope"])
+            if "requested_scopes" in body and set(named) != set(scopes):
+                raise InvalidClientMetadata("scope and requested_scopes name different scopes")
+            scopes = named
+        return scopes
 
     def _url(self, path: str) -> str:
         return path if "://" in path else self._server.config.issuer + path
@@ -119,6 +135,7 @@ class AgentRegistrar:
             "restricted_scopes": [{"scope": s, "reason": r} for s, r in result.restricted.items()],
             "token_endpoint": self._server.config.token_endpoint,
             "token_endpoint_auth_method": client.token_endpoint_auth_method,
+            "grant_types": list(client.grant_types),
             "documentation": self._url(policy.documentation_url),
             "rate_limits": dict(policy.rate_limits.get(client.tier or "", {})),
             "registration_access_token": result.registration_token,

@@ -4,7 +4,8 @@ redirect URI and the PKCE challenge, valid for 60 seconds.
 
 A bad ``client_id`` or ``redirect_uri`` is shown to the owner and never redirected to
 (§4.1.2.1); every other error goes back to the client's redirect URI as ``RedirectError``.
-Responses carry ``iss`` (RFC 9207).
+Responses carry ``iss`` (RFC 9207). A request without ``scope`` gets :func:`default_scopes`,
+shown on the consent page; ``invalid_scope`` is only for scopes that cannot be granted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from gatepass.core.access_token import resolve_audience, resolve_scopes
 from gatepass.core.cimd import CIMD_MARK
+from gatepass.core.config import ServerConfig
+from gatepass.core.policy import ceiling_violation
 from gatepass.core.redirects import redirect_uri_matches
 from gatepass.errors import (
     AccessDenied,
@@ -29,11 +32,14 @@ from gatepass.errors import (
     UnauthorizedClient,
 )
 from gatepass.models import AuthorizationCode, Client
+from gatepass.scopes import parse_scope
 
 if TYPE_CHECKING:
     from gatepass.core.server import AuthorizationServer
 
-__all__ = ["AUTHORIZE_PATH", "AuthorizationRequest", "Authorizer", "RedirectError"]
+__all__ = [
+    "AUTHORIZE_PATH", "AuthorizationRequest", "Authorizer", "RedirectError", "default_scopes",
+]
 
 AUTHORIZE_PATH = "/oauth/authorize"
 CODE_TTL = 60
@@ -67,6 +73,8 @@ class AuthorizationRequest:
     code_challenge: str
     state: str | None
     params: tuple[tuple[str, str], ...]
+    defaulted: bool = False
+    """The client asked for no scope: ``scopes`` is the default (:func:`default_scopes`)."""
 
     @property
     def client_domain(self) -> str:
@@ -96,6 +104,16 @@ def _add_query(uri: str, values: Mapping[str, str | None]) -> str:
     return urlunsplit(parts._replace(query=f"{parts.query}&{extra}" if parts.query else extra))
 
 
+def default_scopes(client: Client, config: ServerConfig) -> tuple[str, ...]:
+    """The scope of an authorization request that names none (RFC 6749 §3.3): the client's
+    default scopes, else its registered ones, else the catalog, keeping only scopes that need
+    no owner approval, are not internal and are within the client's tier and trust ceilings."""
+    base = client.default_scopes or client.allowed_scopes or tuple(s.name for s in config.scopes)
+    return tuple(name for name in base if (spec := config.scope(name)) is not None
+                 and not spec.internal and not spec.requires_approval
+                 and ceiling_violation(config, client, spec) is None)
+
+
 class Authorizer:
     """Validates authorization requests and turns the owner's decision into a redirect."""
 
@@ -119,9 +137,12 @@ class Authorizer:
             self._check_resources(client, resources)
         except OAuthError as exc:
             raise RedirectError(exc, self.error_location(redirect_uri, exc, state)) from exc
+        defaulted = not parse_scope(params.get("scope"))
+        if defaulted:  # the decision carries the scopes the owner was shown
+            params["scope"] = " ".join(scopes)
         kept = tuple((k, params[k]) for k in _PROTOCOL if params.get(k))
         return AuthorizationRequest(client, redirect_uri, scopes, resources, challenge, state,
-                                    kept + tuple(("resource", r) for r in resources))
+                                    kept + tuple(("resource", r) for r in resources), defaulted)
 
     async def _client(self, client_id: str | None, repeated: set[str]) -> Client:
         if not client_id or "client_id" in repeated:
@@ -161,11 +182,12 @@ class Authorizer:
         return challenge
 
     def _scopes(self, client: Client, requested: str | None) -> tuple[str, ...]:
-        if requested is None and client.metadata.get(CIMD_MARK) and not client.default_scopes:
-            raise InvalidScope("scope is required for this client")
-        scopes = resolve_scopes(client, requested, self._server.config, consented=True)
+        if requested is not None and parse_scope(requested):
+            return resolve_scopes(client, requested, self._server.config, consented=True)
+        scopes = default_scopes(client, self._server.config)
         if not scopes:
-            raise InvalidScope("No scope requested and this client has no default scope")
+            raise InvalidScope("No scope requested, and none can be granted by default: "
+                               "request one")
         return scopes
 
     def _check_resources(self, client: Client, resources: tuple[str, ...]) -> None:

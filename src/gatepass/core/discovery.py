@@ -83,7 +83,12 @@ def build_llms_txt(metadata: dict[str, Any], config: ServerConfig, title: str = 
     if "agent_registration_url" in metadata:
         lines.append(f"- Registration: POST {metadata['agent_registration_url']}")
     if "registration_endpoint" in metadata:
-        lines.append(f"- Dynamic registration (RFC 7591): POST {metadata['registration_endpoint']}")
+        lines.append(f"- Dynamic registration (RFC 7591): POST {metadata['registration_endpoint']}"
+                     " (authorization-code-only clients need no billing; others send "
+                     "billing_token or Authorization: Bearer <billing token>)")
+    if "authorization_endpoint" in metadata:
+        lines.append(f"- Authorization: GET {metadata['authorization_endpoint']} (no scope: "
+                     "the default scopes, those needing no approval or trust, shown to the owner)")
     grants = ", ".join(f"grant_type={g}" for g in metadata["grant_types_supported"])
     lines.append(f"- Token: POST {metadata['token_endpoint']} ({grants})")
     lines.append(f"- Keys: GET {metadata['jwks_uri']}")

@@ -6,10 +6,14 @@ are held back. The check runs at the token endpoint, so a promotion takes effect
 
 from __future__ import annotations
 
-from gatepass.core.config import ServerConfig
-from gatepass.models import Client, ScopeDef
+from typing import Any
 
-__all__ = ["ceiling_violation", "split_requested"]
+from gatepass.core.config import ServerConfig
+from gatepass.errors import InvalidRequest, InvalidScope
+from gatepass.models import Client, ScopeDef
+from gatepass.scopes import parse_scope
+
+__all__ = ["ceiling_violation", "requested_scopes", "split_requested"]
 
 
 def ceiling_violation(config: ServerConfig, client: Client, scope: ScopeDef) -> str | None:
@@ -46,3 +50,16 @@ def split_requested(
         else:
             granted.append(name)
     return tuple(granted), tuple(pending), restricted
+
+
+def requested_scopes(config_scope: Any, value: Any) -> tuple[str, ...]:
+    """Scopes from a list or a space-separated string, all in the catalog and requestable."""
+    listed = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if listed or isinstance(value, str):
+        scopes = parse_scope(value)
+    else:
+        raise InvalidRequest("requested_scopes must be a list or a space-separated string")
+    unknown = [s for s in scopes if config_scope(s) is None or config_scope(s).internal]
+    if unknown:
+        raise InvalidScope(f"Unknown scope: {' '.join(unknown)}", extra={"unknown_scopes": unknown})
+    return scopes

@@ -20,6 +20,7 @@ from gatepass.core.credentials import new_client_id, new_secret
 from gatepass.core.policy import split_requested
 from gatepass.errors import InvalidClientMetadata, RateLimitExceeded
 from gatepass.models import ApprovalRequest, Client, ClientSecret
+from gatepass.storage.base import ConflictError
 
 if TYPE_CHECKING:
     from gatepass.core.server import AuthorizationServer
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 RAT_PREFIX = "gpr_"
+CONSENT_ACCOUNT = "consent"
+"""The billing account of clients that registered without billing (consent is their gate)."""
 UrlGuard = Callable[[str], Awaitable[None]]
 """Raises ValueError when a client-supplied URL is not https/public (SSRF guard)."""
 
@@ -67,15 +70,14 @@ class Provisioned:
     pending: tuple[str, ...]
     restricted: Mapping[str, str]
     approval_id: str | None
-    reused: bool = False
 
 
 def fingerprint(source_addr: str | None, body: Mapping[str, Any]) -> str | None:
     """Same source + same metadata (secrets included as digests) = same fingerprint.
 
-    Only a body that carries a secret (a billing token or a software statement) gets one:
-    otherwise anyone behind the same address could replay a public body and take over the
-    client's credentials. Such registrations are not merged (the per-IP limit still applies).
+    Only a body that carries a secret (a billing token or a software statement) gets one: a
+    public body may come from strangers behind one address, who must not be refused as each
+    other's repeats. Such registrations each create a client (the per-IP limit still applies).
     """
     secrets_in_body = [k for k in ("billing_token", "software_statement") if body.get(k)]
     if not secrets_in_body:
@@ -123,14 +125,18 @@ class Provisioner:
         since = self._server.clock.now() - self._server.config.agents.dedup_window
         return await self._server.stores.clients.find_by_fingerprint(fp, since)
 
-    async def check_billing(self, fp: str | None, billing_token: Any) -> BillingDecision:
-        """The billing decision, after the per-account daily limit. A retried identical
-        registration (same fingerprint, which covers the billing token) was paid for and
-        counted already, so a used single-use token passes and the limit is not hit again."""
+    async def check_billing(self, fp: str | None, billing_token: Any, *,
+                            required: bool = True) -> BillingDecision:
+        """The billing decision, after the per-account daily limit; 409 for a repeat of a recent
+        registration (:meth:`provision`). A registration that needs
+        no billing (``required`` False: an authorization-code-only client, whose gate is the
+        owner's consent) and brings no token gets the free tier, else the lowest tier."""
         existing = await self.find_duplicate(fp)
         if existing is not None:
-            account = str(existing.metadata.get("billing_account", ""))
-            return BillingDecision(existing.tier or "", account)
+            raise self._repeated(existing.client_id)
+        if not required and not billing_token:
+            policy = self._server.config.agents
+            return BillingDecision(policy.free_tier or policy.tier_order[0], CONSENT_ACCOUNT)
         decision = await self._billing.check(billing_token)
         await self._limit_account(decision.account_id)
         return decision
@@ -146,15 +152,22 @@ class Provisioner:
             )
 
     async def provision(self, req: ProvisionRequest) -> Provisioned:
-        if req.fingerprint is not None:
-            existing = await self.find_duplicate(req.fingerprint)
-            if existing is not None:
-                return await self._reissue(existing)
-        await self._billing.commit(req.billing)
+        """Store the client, then spend the billing method (the client is removed again when
+        that fails). A repeat of a registration (same fingerprint) within the dedup window is
+        409 naming the existing client, never its credentials: the first holder keeps them.
+        The store's unique fingerprint decides between concurrent repeats, on any instance."""
         client = self._new_client(req)
         _, pending, restricted = split_requested(self._server.config, client, req.scopes)
         client = replace(client, allowed_scopes=tuple(s for s in req.scopes if s not in pending))
         return await self._store(client, pending, restricted, req)
+
+    def _repeated(self, client_id: str | None) -> InvalidClientMetadata:
+        window = int(self._server.config.agents.dedup_window)
+        return InvalidClientMetadata(
+            f"An identical registration from this address created {client_id} less than "
+            f"{window} s ago; its credentials went to that request only. Use them, or change "
+            "the registration to create another client",
+            status=409, extra={"client_id": client_id} if client_id else {})
 
     def _new_client(self, req: ProvisionRequest) -> Client:
         keyed = req.jwks is not None or req.jwks_uri is not None
@@ -180,7 +193,22 @@ class Provisioner:
         client = replace(client, registration_token_digest=self._server.hasher.digest(rat))
         secret = None if client.uses_private_key_jwt or _public(client) else new_secret()
         stored = [] if secret is None else [self._secret(client.client_id, secret)]
-        await self._server.stores.clients.create_client(client, stored)
+        clients = self._server.stores.clients
+        if req.fingerprint is not None:  # an older registration's window has passed
+            await clients.release_fingerprint(
+                req.fingerprint, self._server.clock.now() - self._server.config.agents.dedup_window)
+        try:
+            await clients.create_client(client, stored)
+        except ConflictError:
+            if req.fingerprint is None:
+                raise
+            existing = await self.find_duplicate(req.fingerprint)
+            raise self._repeated(existing.client_id if existing else None) from None
+        try:
+            await self._billing.commit(req.billing)
+        except BaseException:
+            await clients.delete_client(client.client_id)
+            raise
         approval_id = None
         if pending:
             approval_id = "apr_" + secrets.token_hex(8)
@@ -199,26 +227,6 @@ class Provisioner:
         ttl = self._server.config.agents.secret_ttl
         return ClientSecret(secrets.token_hex(8), client_id, self._server.hasher.digest(secret),
                             now, now + ttl if ttl else None)
-
-    async def _reissue(self, client: Client) -> Provisioned:
-        """A retried identical registration: same client, fresh credentials (old ones dropped)."""
-        store = self._server.stores.clients
-        secret = None if client.uses_private_key_jwt or _public(client) else new_secret()
-        rat = RAT_PREFIX + secrets.token_urlsafe(32)
-        client = replace(client, registration_token_digest=self._server.hasher.digest(rat))
-        await store.update_client(client)
-        if secret is not None:
-            for old in await store.list_secrets(client.client_id):
-                await store.delete_secret(old.secret_id)
-            await store.add_secret(self._secret(client.client_id, secret))
-        self._server.directory.invalidate(client.client_id)
-        pending = [a for a in await self._server.stores.approvals.list_approvals(
-            "pending", client.client_id)]
-        self._server.audit.emit("client.registration_repeated", "success",
-                                client_id=client.client_id, actor="registration")
-        _, _, restricted = split_requested(self._server.config, client, client.allowed_scopes)
-        return Provisioned(client, secret, rat, tuple(s for a in pending for s in a.scopes),
-                           restricted, pending[0].request_id if pending else None, reused=True)
 
 
 def _public(client: Client) -> bool:

@@ -2,17 +2,22 @@
 
 Same client model, trust and approval rules as agent self-registration. Every field is
 validated on create and re-validated on update; ``client_id`` is always server-chosen.
+Metadata the server does not understand is ignored and named in ``ignored_metadata`` (RFC 7591
+§2); contradictory metadata is ``invalid_client_metadata`` and nothing is stored. Billing
+applies only to clients that can obtain tokens with no human present (client credentials, an
+assertion grant): for an authorization-code-only client the owner's consent is the gate.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from gatepass.core.agents import requested_scopes
 from gatepass.core.attestation import AttestationVerifier
 from gatepass.core.billing import BillingGate
-from gatepass.core.policy import split_requested
+from gatepass.core.config import ServerConfig
+from gatepass.core.policy import requested_scopes, split_requested
 from gatepass.core.provisioning import Provisioner, ProvisionRequest, fingerprint
 from gatepass.core.redirects import redirect_uri_problem
 from gatepass.core.revocation import revoke_outstanding
@@ -27,18 +32,91 @@ from gatepass.models import Client
 if TYPE_CHECKING:
     from gatepass.core.server import AuthorizationServer
 
-__all__ = ["DynamicRegistration"]
+__all__ = [
+    "STANDARD_METADATA",
+    "DynamicRegistration",
+    "billing_token",
+    "ignored_metadata",
+    "needs_billing",
+    "validate_metadata",
+]
 
 SUPPORTED_GRANTS = ("client_credentials", "authorization_code", "refresh_token")
 SUPPORTED_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+UNATTENDED_GRANTS = frozenset({"client_credentials",
+                               "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                               "urn:ietf:params:oauth:grant-type:token-exchange"})
+"""Grants that obtain tokens with no human present: their registrations pass the billing gate."""
+SIGNING_ALG = "token_endpoint_auth_signing_alg"
+MAX_IGNORED = 64
 _STRINGS = ("client_name", "client_uri", "logo_uri", "tos_uri", "policy_uri", "software_id",
             "software_version", "agent_type")
-_ALLOWED = frozenset({*_STRINGS, "redirect_uris", "token_endpoint_auth_method", "grant_types",
-                      "application_type",
-                      "response_types", "scope", "contacts", "jwks", "jwks_uri",
+STANDARD_METADATA = frozenset({"redirect_uris", "token_endpoint_auth_method", "grant_types",
+                               "response_types", "application_type", SIGNING_ALG})
+"""RFC 7591 §2 names both registration endpoints validate the same way."""
+_ALLOWED = frozenset({*_STRINGS, *STANDARD_METADATA,
+                      "scope", "contacts", "jwks", "jwks_uri",
                       "software_statement", "billing_token", "client_id", "client_secret",
                       "registration_access_token", "registration_client_uri",
                       "client_id_issued_at", "client_secret_expires_at"})
+
+
+def ignored_metadata(body: Mapping[str, Any], understood: frozenset[str]) -> list[str]:
+    """RFC 7591 §2: names the server does not understand (ignored, reported; at most 64)."""
+    return sorted(k for k in body if k not in understood)[:MAX_IGNORED]
+
+
+def needs_billing(grant_types: tuple[str, ...] | list[str]) -> bool:
+    """Whether a client with these grants can obtain tokens with no human present."""
+    return any(g in UNATTENDED_GRANTS for g in grant_types)
+
+
+def billing_token(body: Mapping[str, Any], presented: str | None) -> Any:
+    """The billing token of a registration: ``billing_token`` in the body (as sent: the gate
+    refuses a malformed one with 402), or the one presented as the RFC 7591 initial access
+    token; both must agree when both are given."""
+    in_body = body.get("billing_token")
+    if in_body and presented and in_body != presented:
+        raise InvalidClientMetadata("billing_token differs from the bearer token presented")
+    return in_body or presented or None
+
+
+async def validate_metadata(body: Mapping[str, Any], config: ServerConfig,
+                            provisioner: Provisioner, *, keyed_default: bool) -> dict[str, Any]:
+    """The RFC 7591 §2 metadata both endpoints understand, checked for contradictions:
+    grant and response types, the authentication method and its keys, its signing algorithm,
+    redirect URIs. ``keyed_default``: without a method, registered keys mean private_key_jwt."""
+    keyed = body.get("jwks") is not None or body.get("jwks_uri") is not None
+    method = body.get("token_endpoint_auth_method",
+                      "private_key_jwt" if keyed and keyed_default else "client_secret_basic")
+    if method not in SUPPORTED_METHODS:
+        raise InvalidClientMetadata(f"Unsupported token_endpoint_auth_method {method!r}")
+    grants = body.get("grant_types", ["client_credentials"])
+    if not isinstance(grants, list) or not grants or any(g not in SUPPORTED_GRANTS
+                                                         for g in grants):
+        raise InvalidClientMetadata(f"grant_types must be within {list(SUPPORTED_GRANTS)}")
+    _check_code_flow(body, method, grants)
+    await provisioner.check_keys(body.get("jwks"), body.get("jwks_uri"))
+    if (method == "private_key_jwt") != keyed:
+        raise InvalidClientMetadata("private_key_jwt needs jwks or jwks_uri, and only it does")
+    extra: dict[str, Any] = {}
+    alg = body.get(SIGNING_ALG)
+    if alg is not None:
+        allowed = [a for a in config.assertion_algorithms if a != "none"]
+        if method != "private_key_jwt":
+            raise InvalidClientMetadata(f"{SIGNING_ALG} applies to private_key_jwt only")
+        if alg not in allowed:
+            raise InvalidClientMetadata(f"{SIGNING_ALG} must be one of {allowed}")
+        extra[SIGNING_ALG] = alg
+    uris = body.get("redirect_uris", [])
+    if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+        raise InvalidClientMetadata("redirect_uris must be a list of strings")
+    for uri in uris:
+        _check_redirect(uri, development=config.agents.development)
+    extra.update({k: body[k] for k in ("redirect_uris", "response_types", "application_type")
+                  if k in body})
+    return {"token_endpoint_auth_method": method, "grant_types": tuple(dict.fromkeys(grants)),
+            "extra": extra}
 
 
 class DynamicRegistration:
@@ -51,14 +129,19 @@ class DynamicRegistration:
         self._billing = billing
         self._attestations = attestations
 
-    async def register(self, body: Any, remote_addr: str | None) -> dict[str, Any]:
+    async def register(self, body: Any, remote_addr: str | None,
+                       presented_token: str | None = None) -> dict[str, Any]:
+        """A new client (RFC 7591 §3.2.1). ``presented_token``: a bearer token sent as the
+        initial access token when none is configured, taken as the billing token."""
         meta = await self._validate(body)
         if "client_id" in body or "client_secret" in body:
             raise InvalidClientMetadata("client_id and client_secret are chosen by the server")
+        token = billing_token(body, presented_token)
         statement = body.get("software_statement")
         attestation = await self._attestations.verify(statement) if statement else None
-        fp = fingerprint(remote_addr, body)
-        billing = await self._provisioner.check_billing(fp, body.get("billing_token"))
+        fp = fingerprint(remote_addr, {**body, "billing_token": token})
+        billing = await self._provisioner.check_billing(
+            fp, token, required=needs_billing(meta["grant_types"]))
         result = await self._provisioner.provision(ProvisionRequest(
             name=meta["client_name"], scopes=meta["scopes"], billing=billing,
             agent_type=meta.get("agent_type"), jwks=meta.get("jwks"),
@@ -73,6 +156,8 @@ class DynamicRegistration:
             doc["client_secret"] = result.secret
         if result.pending:
             doc["pending_scopes"] = list(result.pending)
+        if meta["ignored"]:
+            doc["ignored_metadata"] = meta["ignored"]
         return doc
 
     async def authorize(self, client_id: str, authorization: str | None) -> Client:
@@ -106,6 +191,8 @@ class DynamicRegistration:
         doc = self.document(updated)
         if pending:
             doc["pending_scopes"] = list(pending)
+        if meta["ignored"]:
+            doc["ignored_metadata"] = meta["ignored"]
         return doc
 
     async def delete(self, client: Client) -> None:
@@ -141,39 +228,19 @@ class DynamicRegistration:
     async def _validate(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise InvalidRequest("The body must be a JSON object")
-        unknown = sorted(set(body) - _ALLOWED)
-        if unknown:
-            raise InvalidClientMetadata(f"Unsupported metadata: {', '.join(unknown)}")
         for name in _STRINGS:
             if name in body and (not isinstance(body[name], str) or len(body[name]) > 500):
                 raise InvalidClientMetadata(f"{name} must be a string of at most 500 characters")
-        method = body.get("token_endpoint_auth_method", "client_secret_basic")
-        if method not in SUPPORTED_METHODS:
-            raise InvalidClientMetadata(f"Unsupported token_endpoint_auth_method {method!r}")
-        grants = body.get("grant_types", ["client_credentials"])
-        if not isinstance(grants, list) or not grants or any(g not in SUPPORTED_GRANTS
-                                                             for g in grants):
-            raise InvalidClientMetadata(f"grant_types must be within {list(SUPPORTED_GRANTS)}")
-        _check_code_flow(body, method, grants)
-        await self._provisioner.check_keys(body.get("jwks"), body.get("jwks_uri"))
-        if (method == "private_key_jwt") != ("jwks" in body or "jwks_uri" in body):
-            raise InvalidClientMetadata("private_key_jwt needs jwks or jwks_uri, and only it does")
-        await self._check_redirects(body.get("redirect_uris", []))
+        meta = await validate_metadata(body, self._server.config, self._provisioner,
+                                       keyed_default=False)
         extra = {k: body[k] for k in ("client_uri", "logo_uri", "tos_uri", "policy_uri",
-                                      "software_id", "software_version", "contacts",
-                                      "redirect_uris", "response_types", "application_type")
+                                      "software_id", "software_version", "contacts")
                  if k in body}
-        return {"client_name": body.get("client_name") or "unnamed client",
-                "grant_types": tuple(dict.fromkeys(grants)),
+        return {**meta, "client_name": body.get("client_name") or "unnamed client",
                 "scopes": requested_scopes(self._server.config.scope, body.get("scope", "")),
-                "token_endpoint_auth_method": method, "agent_type": body.get("agent_type"),
-                "jwks": body.get("jwks"), "jwks_uri": body.get("jwks_uri"), "extra": extra}
-
-    async def _check_redirects(self, uris: Any) -> None:
-        if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
-            raise InvalidClientMetadata("redirect_uris must be a list of strings")
-        for uri in uris:
-            _check_redirect(uri, development=self._server.config.agents.development)
+                "agent_type": body.get("agent_type"), "jwks": body.get("jwks"),
+                "jwks_uri": body.get("jwks_uri"), "extra": {**extra, **meta["extra"]},
+                "ignored": ignored_metadata(body, _ALLOWED)}
 
 
 def _check_redirect(uri: str, *, development: bool) -> None:
@@ -183,7 +250,7 @@ def _check_redirect(uri: str, *, development: bool) -> None:
         raise InvalidRedirectUri(problem)
 
 
-def _check_code_flow(body: dict[str, Any], method: str, grants: list[str]) -> None:
+def _check_code_flow(body: Mapping[str, Any], method: str, grants: list[str]) -> None:
     """RFC 7591 §2.1: grant_types, response_types and redirect_uris agree; ``none`` (public
     client) only for the authorization code flow (OAuth 2.1 §2.1)."""
     code = "authorization_code" in grants

@@ -72,6 +72,7 @@ class _Pages:
             self_described=bool(client.metadata.get(CIMD_MARK)
                                 or client.metadata.get("registered_via")),
             owner_email=owner.email, fields=req.params, csrf=csrf_token(request),
+            defaulted=req.defaulted,
             action=AUTHORIZE_PATH)
         return HTMLResponse(html, 200, _headers(req.redirect_uri))
 

@@ -1,18 +1,20 @@
 """JSON request bodies (RFC 7591 §3.1, the agent API): capped before parsing, errors as JSON.
 
-``read_json`` serves handlers that validate the body themselves (the core does); ``BodyLimit``
+``read_json`` serves handlers that validate the body themselves (the core does) and refuses
+members repeated within an object; ``BodyLimit``
 is a pure ASGI guard for a whole sub-app, so framework-parsed bodies are capped too.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 
-from gatepass.errors import InvalidRequest
+from gatepass.errors import InvalidRequest, OAuthError
 from gatepass.http.forms import PayloadTooLarge
 
 __all__ = ["BodyLimit", "read_json"]
@@ -28,8 +30,34 @@ def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"Request body larger than {limit} bytes")
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The parsed JSON body, or ``InvalidRequest`` (400), 413 when too large, 415 when not JSON."""
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
+
+
+def refuse_duplicate_keys(body: bytes, error: type[OAuthError]) -> None:
+    """RFC 8259 §4: names SHOULD be unique; a body that repeats one (at any depth) is refused
+    with ``error`` rather than letting the last value silently win."""
+    try:
+        json.loads(body, object_pairs_hook=_unique_pairs)
+    except _DuplicateKey as exc:
+        raise error(f"The body repeats the member {str(exc)[:100]!r}") from None
+    except RecursionError:
+        raise InvalidRequest("The body is nested too deeply") from None
+
+
+async def read_json(request: Request, limit: int,
+                    duplicates: type[OAuthError] = InvalidRequest) -> Any:
+    """The parsed JSON body, or ``InvalidRequest`` (400), 413 when too large, 415 when not JSON;
+    a member repeated within an object is refused with ``duplicates`` (400)."""
     ctype = request.headers.get("content-type", "application/json").split(";", 1)[0].strip()
     if ctype.lower() != "application/json" and not ctype.lower().endswith("+json"):
         raise InvalidRequest("Content-Type must be application/json", status=415)
@@ -42,9 +70,11 @@ async def read_json(request: Request, limit: int) -> Any:
         if len(body) > limit:
             raise _too_large(limit)
     try:
-        return orjson.loads(body)
+        parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"The body is not valid JSON: {exc.msg}") from exc
+    refuse_duplicate_keys(bytes(body), duplicates)
+    return parsed
 
 
 class BodyLimit:

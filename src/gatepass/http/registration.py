@@ -1,7 +1,8 @@
 """Dynamic client registration (RFC 7591 §3) and management (RFC 7592 §2) as Starlette routes.
 
 ``POST /oauth/register`` answers 201 with the client information response (§3.2.1); when an
-initial access token is configured it must be sent as a bearer token (§3). The client
+initial access token is configured it must be sent as a bearer token (§3); when none is, a
+bearer token sent in its place is the billing token. The client
 configuration endpoint ``/oauth/register/{client_id}`` takes the registration access token:
 GET reads (§2.1), PUT replaces the metadata (§2.2), DELETE removes the client (§2.3, 204). An
 unknown client or a bad token is 401 (§2.1), never 404, so client ids cannot be probed.
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from gatepass.errors import InvalidToken
+from gatepass.errors import InvalidClientMetadata, InvalidToken
 from gatepass.http.gates import source_address
 from gatepass.http.jsonbody import read_json
 from gatepass.http.oauth import guarded
@@ -30,17 +31,20 @@ __all__ = ["registration_routes", "terms_routes"]
 _CHALLENGE = 'Bearer realm="gatepass"'
 
 
-def _check_initial_token(runtime: Runtime, authorization: str | None) -> None:
-    """RFC 7591 §3: an initial access token, when configured, gates registration."""
+def _initial_token(runtime: Runtime, authorization: str | None) -> str | None:
+    """RFC 7591 §3: an initial access token, when configured, gates registration. Otherwise a
+    bearer token presented here is the registration's billing token (``btok_…``), returned."""
     expected = runtime.settings.agents.initial_access_token
-    if expected is None:
-        return
     scheme, _, token = (authorization or "").partition(" ")
-    good = scheme.lower() == "bearer" and hmac.compare_digest(
+    bearer = scheme.lower() == "bearer"
+    if expected is None:
+        return (token.strip() or None) if bearer else None
+    good = bearer and hmac.compare_digest(
         token.strip().encode(), expected.get_secret_value().encode())
     if not good:
         raise InvalidToken("A valid initial access token is required to register (RFC 7591 §3)",
                            headers={"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'})
+    return None
 
 
 def registration_routes(runtime: Runtime, source_policy: Policy) -> list[Route]:
@@ -50,9 +54,9 @@ def registration_routes(runtime: Runtime, source_policy: Policy) -> list[Route]:
     path = runtime.server.config.registration_path
 
     async def register(request: Request) -> Response:
-        _check_initial_token(runtime, request.headers.get("authorization"))
-        body = await read_json(request, limit)
-        doc = await reg.register(body, source_address(request, source_policy))
+        presented = _initial_token(runtime, request.headers.get("authorization"))
+        body = await read_json(request, limit, InvalidClientMetadata)
+        doc = await reg.register(body, source_address(request, source_policy), presented)
         return json_response(doc, 201, {"Location": doc["registration_client_uri"]})
 
     async def configure(request: Request) -> Response:
@@ -61,7 +65,8 @@ def registration_routes(runtime: Runtime, source_policy: Policy) -> list[Route]:
         if request.method == "GET":
             return json_response(reg.document(client))
         if request.method == "PUT":
-            return json_response(await reg.update(client, await read_json(request, limit)))
+            return json_response(await reg.update(client, await read_json(request, limit,
+                                                                  InvalidClientMetadata)))
         await reg.delete(client)
         return Response(status_code=204, headers={"Cache-Control": "no-store"})
 

@@ -56,8 +56,8 @@ class ClientStore(Protocol):
     async def get_client(self, client_id: str) -> Client | None: ...
 
     async def create_client(self, client: Client, secrets: Sequence[ClientSecret] = ()) -> None:
-        """Insert a client with its initial secrets atomically; ``ConflictError`` if the id
-        exists."""
+        """Insert a client with its initial secrets atomically; ``ConflictError`` if the id, or
+        its ``registration_fingerprint``, exists."""
 
     async def update_client(self, client: Client) -> None:
         """Replace a client's record; ``KeyError`` if it does not exist."""
@@ -78,6 +78,9 @@ class ClientStore(Protocol):
 
     async def find_by_fingerprint(self, fingerprint: str, since: float) -> Client | None:
         """The newest client with ``registration_fingerprint`` created at or after ``since``."""
+
+    async def release_fingerprint(self, fingerprint: str, before: float) -> None:
+        """Clear ``fingerprint`` from clients created before ``before`` (dedup window over)."""
 
     async def delete_client(self, client_id: str) -> None:
         """Remove a client and its secrets (RFC 7592 §2.3); ``KeyError`` if unknown."""

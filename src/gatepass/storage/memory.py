@@ -61,6 +61,9 @@ class MemoryClientStore:
         _check_secrets(client.client_id, secrets)
         if client.client_id in self._clients:
             raise ConflictError(f"client {client.client_id!r} already exists")
+        fp = client.registration_fingerprint
+        if fp is not None and any(c.registration_fingerprint == fp for c in self._clients.values()):
+            raise ConflictError("a client with this registration fingerprint exists")
         ids = [s.secret_id for s in secrets]
         if len(set(ids)) != len(ids) or any(i in self._secrets for i in ids):
             raise ConflictError("duplicate secret id")
@@ -104,6 +107,11 @@ class MemoryClientStore:
             if c.registration_fingerprint == fingerprint and c.created_at >= since
         ]
         return max(found, key=lambda c: (c.created_at, c.client_id), default=None)
+
+    async def release_fingerprint(self, fingerprint: str, before: float) -> None:
+        for c in list(self._clients.values()):
+            if c.registration_fingerprint == fingerprint and c.created_at < before:
+                self._clients[c.client_id] = dataclasses.replace(c, registration_fingerprint=None)
 
     async def delete_client(self, client_id: str) -> None:
         del self._clients[client_id]

@@ -118,12 +118,20 @@ class PrivateKeyJwt:
         client = entry.client
         try:
             _, claims = await verify_with_keys(assertion, client.jwks, client.jwks_uri,
-                                               self._fetch_jwks, self.algorithms)
+                                               self._fetch_jwks, self._algorithms_for(entry))
         except KeysUnavailable as exc:
             raise InvalidClient("Could not obtain the client's keys from its jwks_uri") from exc
         except ValueError as exc:
             raise InvalidClient(f"client_assertion rejected: {exc}") from exc
         return claims
+
+    def _algorithms_for(self, entry: ClientEntry) -> tuple[str, ...]:
+        """The client's registered ``token_endpoint_auth_signing_alg`` alone when it has one (none
+        at all if the allow-list dropped it: fail closed), else the whole allow-list."""
+        pinned = entry.client.metadata.get("token_endpoint_auth_signing_alg")
+        if pinned is None:
+            return self.algorithms
+        return (pinned,) if pinned in self.algorithms else ()
 
     async def _check_claims(self, client_id: str, claims: Mapping[str, Any]) -> None:
         now = self._clock.now()

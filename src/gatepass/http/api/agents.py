@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from gatepass.core.provisioning import RAT_PREFIX
-from gatepass.errors import AccessDenied, InvalidToken
+from gatepass.errors import AccessDenied, InvalidClientMetadata, InvalidToken
 from gatepass.http.api._shared import GuardedRoute, RuntimeDep, SourcePolicyDep, bearer
 from gatepass.http.gates import source_address
 from gatepass.http.jsonbody import read_json
@@ -30,9 +30,11 @@ Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 class AgentRegistration(BaseModel):
-    """The registration request (documentation only: the core validates the raw body)."""
+    """The registration request (documentation only: the core validates the raw body). The RFC
+    7591 names are understood too (``client_name`` stands for an absent ``agent_name``); other
+    fields are ignored and listed in the answer's ``ignored_metadata``."""
 
-    agent_name: str
+    agent_name: str | None = None
     agent_type: Literal["autonomous", "supervised", "tool"] = "autonomous"
     requested_scopes: list[str] | str = []
     tos_accepted: bool
@@ -41,6 +43,13 @@ class AgentRegistration(BaseModel):
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
     software_statement: str | None = None
+    client_name: str | None = None
+    scope: str | None = None
+    grant_types: list[str] | None = None
+    response_types: list[str] | None = None
+    redirect_uris: list[str] | None = None
+    token_endpoint_auth_method: str | None = None
+    token_endpoint_auth_signing_alg: str | None = None
 
 
 _REGISTRATION_BODY = {"requestBody": {"required": True, "content": {
@@ -69,7 +78,7 @@ ManagingAgent = Annotated[Client, Depends(_managing_agent)]
 @router.post("/register", status_code=201, openapi_extra=_REGISTRATION_BODY)
 async def register(request: Request, rt: RuntimeDep, policy: SourcePolicyDep) -> Response:
     """Register an agent: ToS, billing, abuse gates, scopes by tier, trust and approval."""
-    body = await read_json(request, rt.settings.max_body_bytes)
+    body = await read_json(request, rt.settings.max_body_bytes, InvalidClientMetadata)
     return json_response(await rt.agents.register(body, source_address(request, policy)), 201)
 
 

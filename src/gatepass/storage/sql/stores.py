@@ -177,6 +177,11 @@ class SqlClientStore(_SqlStore):
         rows = await self._fetch(query.order_by(c.created_at.desc(), c.client_id.desc()).limit(1))
         return _rows.to_client(rows[0]) if rows else None
 
+    async def release_fingerprint(self, fingerprint: str, before: float) -> None:
+        c = clients.c
+        await self._change(update(clients).where(c.registration_fingerprint == fingerprint)
+                           .where(c.created_at < before).values(registration_fingerprint=None))
+
     async def delete_client(self, client_id: str) -> None:
         """Secrets first (no reliance on ON DELETE CASCADE), then the client, in one transaction."""
         async with self._tx() as conn:

@@ -73,7 +73,7 @@ clients = Table(
     Column("trust_level", Integer, nullable=False),
     Column("client_metadata", JSON, nullable=False),
     Column("registration_token_digest", String(255), nullable=True, index=True),
-    Column("registration_fingerprint", String(255), nullable=True, index=True),
+    Column("registration_fingerprint", String(255), nullable=True, index=True, unique=True),
 )
 
 client_secrets = Table(
