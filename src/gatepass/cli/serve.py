@@ -18,7 +18,7 @@ DEMO_NAME = "demo-agent"
 async def _first_start(rt: Runtime) -> CreatedClient | None:
     if not rt.settings.demo_client or await rt.stores.clients.list_clients():
         return None
-    scopes = [s.name for s in rt.settings.scopes if not s.requires_approval]
+    scopes = [s.name for s in rt.settings.scopes if not s.requires_approval and not s.internal]
     return await rt.admin.create_client(DEMO_NAME, scopes, actor="first-start",
                                         agent_type="autonomous", owner="demo-owner")
 
