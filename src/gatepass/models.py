@@ -49,6 +49,8 @@ class Client:
     ``allowed_scopes`` is the ceiling the client may request; ``default_scopes`` is what it gets
     when it asks for none. ``allowed_resources`` lists the RFC 8707 resources (token audiences)
     it may request; empty means the server's default audience and its configured resources.
+    ``operator`` marks a client the operator created as such (``clients create --operator``):
+    only those hold internal scopes.
     """
 
     client_id: str
@@ -69,6 +71,7 @@ class Client:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     registration_token_digest: str | None = None
     registration_fingerprint: str | None = None
+    operator: bool = False
 
     @property
     def is_active(self) -> bool:

@@ -45,7 +45,8 @@ class ScopeSetting(BaseModel):
     )
     min_trust: int = Field(0, description="Lowest trust level (index in agents.trust_levels)")
     internal: bool = Field(
-        False, description="Operator clients only (top trust level); never advertised"
+        False, description="Operator clients only (`clients create --operator`), never through "
+                           "the authorization endpoint; never advertised"
     )
 
 

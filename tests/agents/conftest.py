@@ -137,7 +137,7 @@ class Harness:
 
     async def admin_token(self, scope: str = "gatepass:admin") -> str:
         """An access token of an operator client holding ``scope``."""
-        created = await self.runtime.admin.create_client("ops", scope)
+        created = await self.runtime.admin.create_client("ops", scope, operator=True)
         assert created.secret is not None
         response = await self.token(created.client.client_id, created.secret, scope)
         assert response.status_code == 200, response.text

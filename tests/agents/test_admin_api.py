@@ -50,7 +50,7 @@ async def test_rfc6750_3_1_admin_refuses_bad_tokens(ha: Harness) -> None:
 
 async def test_rfc6750_3_1_admin_refuses_revoked_other_audience_and_suspended(
         ha: Harness) -> None:
-    created = await ha.runtime.admin.create_client("ops", "gatepass:admin")
+    created = await ha.runtime.admin.create_client("ops", "gatepass:admin", operator=True)
     assert created.secret is not None
     cid, secret = created.client.client_id, created.secret
 
@@ -201,7 +201,8 @@ async def test_suspend_revokes_outstanding_tokens_and_blocks_new(
     reg = await ha.registered()
     tokens = [(await ha.token(reg["client_id"], reg["client_secret"])).json()["access_token"]
               for _ in range(2)]
-    rs = await ha.runtime.admin.create_client("resource-server", "gatepass:introspect")
+    rs = await ha.runtime.admin.create_client("resource-server", "gatepass:introspect",
+                                              operator=True)
     assert rs.secret is not None
     rs_auth = basic(rs.client.client_id, rs.secret)
     for token in tokens:

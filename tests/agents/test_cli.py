@@ -163,7 +163,7 @@ async def test_agents_deny_by_client_id_and_errors(hc: Harness, config: Path) ->
 async def test_agents_suspend_is_a_kill_switch(hc: Harness, config: Path) -> None:
     reg = await hc.registered()
     token = (await hc.token(reg["client_id"], reg["client_secret"])).json()["access_token"]
-    rs = await hc.runtime.admin.create_client("rs", "gatepass:introspect")
+    rs = await hc.runtime.admin.create_client("rs", "gatepass:introspect", operator=True)
     assert rs.secret is not None
     await hc.runtime.server.audit.flush()
     out = await cli(config, "agents", "suspend", reg["client_id"], "--reason", "leaked key")

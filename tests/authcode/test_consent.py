@@ -31,17 +31,22 @@ async def test_rfc6749_4_1_1_consent_names_client_domain_and_each_scope(ac: Brow
     assert "named itself" not in html  # operator-created: no self-description warning
 
 
-async def test_consent_can_grant_scopes_beyond_the_registered_ones(ac: Browser) -> None:
-    """Step-up: an MCP client registers with its first challenge's scope and later asks for
-    more; the owner's consent grants it (catalog, tier and trust ceilings still apply)."""
+async def test_consent_cannot_grant_scopes_beyond_the_registered_ones(ac: Browser) -> None:
+    """The client's allowed scopes bound what an owner can consent to (issue 13, item 1): a
+    wider request goes back to the client as invalid_scope; the registered ones still work."""
     created = await ac.rt.admin.create_client(
         "Step-up Bot", "read:projects", grant_types=("authorization_code",),
         metadata={"redirect_uris": [APP_REDIRECT]})
     _, challenge = pkce()
+    wider = await ac.authorize(ac.params(created.client.client_id, challenge, APP_REDIRECT,
+                                         scope="read:projects write:projects"))
+    assert wider.status_code == 303, wider.text
+    got = query(wider.headers["location"])
+    assert got["error"] == "invalid_scope" and "write:projects" in got["error_description"]
     page = await ac.authorize(ac.params(created.client.client_id, challenge, APP_REDIRECT,
-                                        scope="read:projects write:projects"))
+                                        scope="read:projects"))
     assert page.status_code == 200, page.text
-    assert "Create and modify projects" in page.text
+    assert "List and read project data" in page.text
 
 
 async def test_rfc9700_4_7_consent_page_cannot_be_framed_or_cached(ac: Browser) -> None:

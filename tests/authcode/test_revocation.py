@@ -35,7 +35,7 @@ async def _confidential(ac: Browser) -> tuple[tuple[str, str], dict[str, Any]]:
 
 
 async def _resource_server(ac: Browser) -> tuple[str, str]:
-    created = await ac.rt.admin.create_client("rs", "gatepass:introspect")
+    created = await ac.rt.admin.create_client("rs", "gatepass:introspect", operator=True)
     assert created.secret is not None
     return created.client.client_id, created.secret
 

@@ -62,7 +62,8 @@ def test_cli_clients_create_prints_id_and_secret_once(cli: Invoke) -> None:
 
 def test_cli_clients_create_json(create: Create) -> None:
     created = create("read:projects write:projects")
-    assert set(created) == {"client_id", "client_secret", "token_endpoint_auth_method", "scope"}
+    assert set(created) == {"client_id", "client_secret", "token_endpoint_auth_method", "scope",
+                           "operator"}
     assert created["token_endpoint_auth_method"] == "client_secret_basic"
     assert created["scope"] == "read:projects write:projects"
     assert token_works(created["client_id"], created["client_secret"])
@@ -78,6 +79,18 @@ def test_cli_clients_create_with_jwks_is_key_based(cli: Invoke, create: Create,
     assert created["token_endpoint_auth_method"] == "private_key_jwt"
     shown = json.loads(cli("clients", "show", created["client_id"]).stdout)
     assert shown["auth_method"] == "private_key_jwt" and shown["secrets"] == []
+
+
+def test_cli_internal_scopes_need_an_operator_client(cli: Invoke, create: Create) -> None:
+    """Issue 13, item 1: ``gatepass:*`` scopes only with ``--operator``."""
+    result = cli("clients", "create", "--name", "x", "--scope", "gatepass:admin", ok=False)
+    assert result.exit_code == 1
+    assert "invalid_scope" in result.output and "operator" in result.output
+    assert json.loads(cli("clients", "list", "--json").stdout) == []
+    ops = create("gatepass:admin", "--operator")
+    assert ops["operator"] is True and ops["scope"] == "gatepass:admin"
+    assert json.loads(cli("clients", "show", ops["client_id"]).stdout)["operator"] is True
+    assert token_works(ops["client_id"], ops["client_secret"])
 
 
 def test_cli_clients_create_unknown_scope_fails_cleanly(cli: Invoke) -> None:

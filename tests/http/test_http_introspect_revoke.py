@@ -70,7 +70,7 @@ async def test_rfc7662_s4_introspect_scope_caller_sees_other_clients_tokens(
     served: Served,
 ) -> None:
     a, secret_a = await served.secret_client()
-    rs, secret_rs = await served.secret_client("gatepass:introspect")
+    rs, secret_rs = await served.secret_client("gatepass:introspect", operator=True)
     token = await served.access_token(a, secret_a)
     resp = await introspect(served, (rs, secret_rs), token)
     assert resp.json()["active"] is True and resp.json()["client_id"] == a

@@ -33,6 +33,7 @@ def full_client(client_id: str = "agent-1", created_at: float = T0) -> Client:
         metadata={"contacts": ["ops@example.com"], "tos_accepted": True, "nested": {"n": 1.5}},
         registration_token_digest="hmac-rat",
         registration_fingerprint=f"fp-{client_id}",  # unique per client (the store's index)
+        operator=True,
     )
 
 

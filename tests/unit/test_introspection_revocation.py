@@ -123,7 +123,7 @@ async def test_rfc7662_s4_another_clients_token_is_inactive(h: Harness) -> None:
 
 async def test_rfc7662_s4_introspect_scope_sees_any_token(h: Harness) -> None:
     a, secret_a = await h.secret_client()
-    rs, secret_rs = await h.secret_client("gatepass:introspect")
+    rs, secret_rs = await h.secret_client("gatepass:introspect", operator=True)
     token = await h.token_for(a, secret_a)
     answer = await introspect(h, rs, secret_rs, token)
     assert answer["active"] is True and answer["client_id"] == a
@@ -168,7 +168,7 @@ async def test_rfc7009_s2_1_other_client_may_not_revoke(h: Harness) -> None:
 
 async def test_rfc7009_s2_1_introspect_scope_does_not_grant_revocation(h: Harness) -> None:
     a, secret_a = await h.secret_client()
-    rs, secret_rs = await h.secret_client("gatepass:introspect")
+    rs, secret_rs = await h.secret_client("gatepass:introspect", operator=True)
     token = await h.token_for(a, secret_a)
     with pytest.raises(OAuthError) as info:
         await revoke(h, rs, secret_rs, token)

@@ -53,7 +53,7 @@ async def test_rfc7523_s2_2_valid_assertion_authenticates_the_client(h: Harness)
     assert unverified_parts(body["access_token"])[1]["client_id"] == cid
 
 
-@pytest.mark.parametrize("aud", [ISSUER, TOKEN_ENDPOINT, ["https://x.example", ISSUER]])
+@pytest.mark.parametrize("aud", [ISSUER, TOKEN_ENDPOINT, [ISSUER], [ISSUER, TOKEN_ENDPOINT]])
 async def test_rfc7523_s3_aud_may_be_issuer_or_token_endpoint(h: Harness, aud: Any) -> None:
     cid, key = await h.jwt_client()
     body = await h.token(h.jwt_request(h.assertion(cid, key, aud=aud)))
@@ -165,20 +165,13 @@ async def test_rfc7523_s3_missing_iss_is_refused(h: Harness) -> None:
 
 
 @pytest.mark.parametrize("aud", ["https://evil.example/oauth/token", ISSUER + "/", [], 42,
-                                 ISSUER + "/oauth/authorize"])
+                                 ISSUER + "/oauth/authorize", ISSUER + "/oauth/introspect",
+                                 ISSUER + "/oauth/revoke", ["https://other.example", ISSUER],
+                                 [ISSUER, 42]])
 async def test_rfc7523_s3_wrongly_addressed_assertion_is_refused(h: Harness, aud: Any) -> None:
     cid, key = await h.jwt_client()
     await assert_refused(h, h.assertion(cid, key, aud=aud),
                          "client_assertion aud must be the issuer or the token endpoint")
-
-
-@pytest.mark.parametrize("path", ["/oauth/introspect", "/oauth/revoke"])
-async def test_rfc7523_s3_endpoint_being_called_is_an_accepted_audience(h: Harness,
-                                                                       path: str) -> None:
-    """Authlib and others put the URL of the endpoint they call in ``aud``."""
-    cid, key = await h.jwt_client()
-    body = await h.token(h.jwt_request(h.assertion(cid, key, aud=ISSUER + path)))
-    assert body["token_type"] == "Bearer"
 
 
 async def test_rfc7523_s3_missing_aud_is_refused(h: Harness) -> None:

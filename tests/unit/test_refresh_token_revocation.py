@@ -241,7 +241,7 @@ async def test_rfc7009_s2_1_public_client_revokes_its_own_refresh_token(
     h: Harness, hint: str | None
 ) -> None:
     p = await public(h)
-    rs = Caller(*await h.secret_client("gatepass:introspect"))
+    rs = Caller(*await h.secret_client("gatepass:introspect", operator=True))
     tokens = await code_grant(h, p)
     await revoke(h, p, tokens["refresh_token"], hint)
     exc = await refused(refresh(h, p, tokens["refresh_token"]))
@@ -361,7 +361,7 @@ async def test_rfc7662_s2_2_expired_refresh_token_is_inactive(h: Harness) -> Non
 async def test_rfc7662_s4_only_its_client_sees_a_refresh_token(h: Harness) -> None:
     """Resource servers never hold refresh tokens: ``gatepass:introspect`` does not show them."""
     a, b = await confidential(h), await confidential(h)
-    rs = Caller(*await h.secret_client("gatepass:introspect"))
+    rs = Caller(*await h.secret_client("gatepass:introspect", operator=True))
     tokens = await code_grant(h, a)
     assert await introspect(h, b, tokens["refresh_token"]) == INACTIVE
     assert await introspect(h, rs, tokens["refresh_token"], "refresh_token") == INACTIVE

@@ -158,7 +158,8 @@ async def test_audit_refusal_event_names_client_and_reason(h: Harness) -> None:
     assert event.details["scope"] == "write:projects"
 
 
-async def test_audit_failed_authentication_names_the_claimed_client(h: Harness) -> None:
+async def test_audit_failed_authentication_records_the_claimed_client_apart(h: Harness) -> None:
+    """Unauthenticated: the claimed id is a detail, never the event's client (issue 13, 5)."""
     cid, _ = await h.secret_client()
     with pytest.raises(OAuthError):
         await h.token(h.basic_request(cid, "gps_wrong"))
@@ -166,9 +167,10 @@ async def test_audit_failed_authentication_names_the_claimed_client(h: Harness) 
         await h.token(OAuthRequest(form={"grant_type": "client_credentials",
                                          "client_id": "c" * 500, "client_secret": "x"}))
     first, second = h.find("token.refused")
-    assert first.client_id == cid and first.reason == (
-        "invalid_client: Client authentication failed")
-    assert second.client_id == "c" * 128  # truncated: never trusted, never unbounded
+    assert first.client_id is None and first.details["claimed_client_id"] == cid
+    assert first.reason == "invalid_client: Client authentication failed"
+    assert second.client_id is None
+    assert second.details["claimed_client_id"] == "c" * 128  # truncated: never unbounded
 
 
 async def test_audit_introspection_refusal_is_audited(h: Harness) -> None:

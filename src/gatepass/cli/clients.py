@@ -21,7 +21,8 @@ def client_view(c: Client) -> dict[str, Any]:
     return {"client_id": c.client_id, "name": c.name, "status": c.status,
             "scope": " ".join(c.allowed_scopes), "auth_method": c.token_endpoint_auth_method,
             "resources": list(c.allowed_resources), "agent_type": c.agent_type,
-            "owner": c.owner, "tier": c.tier, "jwks_uri": c.jwks_uri, "created_at": c.created_at}
+            "owner": c.owner, "tier": c.tier, "jwks_uri": c.jwks_uri, "created_at": c.created_at,
+            "operator": c.operator}
 
 
 @clients.command("create")
@@ -34,6 +35,9 @@ def create(
     resource: Annotated[
         list[str] | None, typer.Option(help="Allowed resource (repeatable)")
     ] = None,
+    operator: Annotated[bool, typer.Option(
+        "--operator", help="An operator client: may hold internal scopes (gatepass:*) and use "
+                           "the admin API")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Create a client; prints its id and, once, its secret."""
@@ -41,12 +45,12 @@ def create(
 
     async def go(rt: Runtime) -> Any:
         return await rt.admin.create_client(name, scope, jwks=keys, jwks_uri=jwks_uri,
-                                            resources=resource or ())
+                                            resources=resource or (), operator=operator)
 
     created = run(ctx, go)
     view = {"client_id": created.client.client_id, "client_secret": created.secret,
             "token_endpoint_auth_method": created.client.token_endpoint_auth_method,
-            "scope": " ".join(created.client.allowed_scopes)}
+            "scope": " ".join(created.client.allowed_scopes), "operator": operator}
     if as_json:
         emit_json(view)
         return

@@ -43,36 +43,49 @@ def resolve_scopes(
 ) -> tuple[str, ...]:
     """Requested scopes, all of which must be known and allowed; none requested -> defaults.
 
-    With ``consented`` (the authorization-code flow), an owner's consent is what grants the
-    scopes, so they need not be among the client's registered ones (an MCP client registers
-    with the scope of its first challenge and steps up later); the catalog and the client's
-    tier and trust ceilings still apply.
+    Every scope must be among the client's allowed ones and within its tier and trust ceilings.
+    With ``consented`` (what an owner delegates: the authorization-code flow and its refresh
+    tokens) internal scopes are refused even to operator clients, which hold them only in their
+    own name.
     """
     wanted = parse_scope(requested)
     if not wanted:
         defaults = client.default_scopes or client.allowed_scopes
-        return tuple(s for s in defaults
-                     if s in client.allowed_scopes and _permitted(client, s, config))
+        return tuple(s for s in defaults if s in client.allowed_scopes
+                     and _violation(client, s, config, consented) is None)
     unknown = [s for s in wanted if config.scope(s) is None]
     if unknown:
         raise InvalidScope(f"Unknown scope: {' '.join(unknown)}", extra={"unknown_scopes": unknown})
-    denied = [] if consented else [s for s in wanted if s not in client.allowed_scopes]
+    internal = [s for s in wanted if consented and _internal(s, config)]
+    if internal:
+        raise InvalidScope(
+            f"Scope {' '.join(internal)} is reserved for operator clients acting in their own "
+            "name; an owner cannot delegate it", extra={"denied_scopes": internal})
+    denied = [s for s in wanted if s not in client.allowed_scopes]
     if denied:
         raise InvalidScope(
             f"Scope not allowed for this client: {' '.join(denied)}",
             extra={"denied_scopes": denied, "allowed_scopes": list(client.allowed_scopes)},
         )
     for name in wanted:
-        spec = config.scope(name)
-        why = ceiling_violation(config, client, spec) if spec is not None else None
+        why = _violation(client, name, config, consented)
         if why is not None:
             raise InvalidScope(f"Scope {name} {why}", extra={"denied_scopes": [name]})
     return wanted
 
 
-def _permitted(client: Client, name: str, config: ServerConfig) -> bool:
+def _internal(name: str, config: ServerConfig) -> bool:
     spec = config.scope(name)
-    return spec is not None and ceiling_violation(config, client, spec) is None
+    return spec is not None and spec.internal
+
+
+def _violation(client: Client, name: str, config: ServerConfig, consented: bool) -> str | None:
+    spec = config.scope(name)
+    if spec is None:
+        return "is unknown"
+    if consented and spec.internal:
+        return "is reserved for operator clients acting in their own name"
+    return ceiling_violation(config, client, spec)
 
 
 def resolve_audience(client: Client, resources: Sequence[str], config: ServerConfig) -> list[str]:

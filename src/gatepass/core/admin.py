@@ -50,11 +50,19 @@ class Admin:
         jwks_uri: str | None = None,
         resources: Sequence[str] = (),
         actor: str = "cli",
+        operator: bool = False,
         **fields: Any,
     ) -> CreatedClient:
-        """Create a confidential client; key-based (``private_key_jwt``) when keys are given."""
+        """Create a confidential client; key-based (``private_key_jwt``) when keys are given.
+
+        Only an ``operator`` client (the operator's own tooling) may list internal scopes.
+        """
         allowed = parse_scope(scopes)
         self._check_scopes(allowed)
+        internal = [s for s in allowed if (spec := self._server.config.scope(s)) and spec.internal]
+        if internal and not operator:
+            raise InvalidScope(f"Scope {' '.join(internal)} is reserved for operator clients; "
+                               "create the client as an operator client (--operator)")
         if jwks is not None and jwks_uri is not None:
             raise InvalidClientMetadata("Give jwks or jwks_uri, not both")
         if jwks is not None and not isinstance(jwks.get("keys"), list):
@@ -71,13 +79,14 @@ class Admin:
             token_endpoint_auth_method="private_key_jwt" if keyed else "client_secret_basic",
             jwks=jwks,
             jwks_uri=jwks_uri,
+            operator=operator,
             **fields,
         )
         secret = None if keyed else new_secret()
         stored = [] if secret is None else [self._secret_record(client.client_id, secret, now)]
         await self._store.create_client(client, stored)
         self._server.audit.emit("client.created", "success", client_id=client.client_id,
-                                scopes=allowed, actor=actor,
+                                scopes=allowed, actor=actor, operator=operator,
                                 auth_method=client.token_endpoint_auth_method)
         return CreatedClient(client, secret)
 

@@ -56,7 +56,7 @@ class Introspector:
             return dict(INACTIVE)
         allowed = (
             claims.get("client_id") == caller.client.client_id
-            or INTROSPECT_SCOPE in caller.client.allowed_scopes
+            or (caller.client.operator and INTROSPECT_SCOPE in caller.client.allowed_scopes)
         )
         if not allowed:
             return dict(INACTIVE)

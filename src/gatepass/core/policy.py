@@ -2,6 +2,8 @@
 
 Operator-created clients get the highest trust level and no tier, so only self-registered agents
 are held back. The check runs at the token endpoint, so a promotion takes effect at once.
+Internal scopes (``ScopeDef.internal``) depend on no level: only operator clients
+(``Client.operator``) hold them, so no promotion ever reaches them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ __all__ = ["ceiling_violation", "requested_scopes", "split_requested"]
 def ceiling_violation(config: ServerConfig, client: Client, scope: ScopeDef) -> str | None:
     """Why ``client`` may not hold ``scope`` yet, or None."""
     policy = config.agents
-    if scope.internal and client.trust_level < policy.max_trust:
+    if scope.internal and not client.operator:
         return "is reserved for operator clients"
     if (scope.min_tier and client.tier is not None
             and policy.tier_rank(client.tier) < policy.tier_rank(scope.min_tier)):

@@ -22,6 +22,7 @@ from gatepass.core.provisioning import Provisioner, ProvisionRequest, fingerprin
 from gatepass.core.redirects import redirect_uri_problem
 from gatepass.core.revocation import revoke_outstanding
 from gatepass.errors import (
+    AccessDenied,
     InvalidClientMetadata,
     InvalidRedirectUri,
     InvalidRequest,
@@ -175,6 +176,7 @@ class DynamicRegistration:
 
     async def update(self, client: Client, body: Any) -> dict[str, Any]:
         """RFC 7592 §2.2: replace the metadata, re-validating every field."""
+        _check_may_change(client)
         meta = await self._validate(body)
         if body.get("client_id") != client.client_id:
             raise InvalidRequest("client_id in the body must match the client being updated")
@@ -198,6 +200,7 @@ class DynamicRegistration:
     async def delete(self, client: Client) -> None:
         """RFC 7592 §2.3: the client, its credentials and its outstanding tokens are gone at
         once; pending approval requests are denied."""
+        _check_may_change(client)
         await self._server.stores.clients.delete_client(client.client_id)
         self._server.directory.invalidate(client.client_id)
         await revoke_outstanding(self._server, client.client_id, actor="registration_access_token")
@@ -241,6 +244,14 @@ class DynamicRegistration:
                 "agent_type": body.get("agent_type"), "jwks": body.get("jwks"),
                 "jwks_uri": body.get("jwks_uri"), "extra": {**extra, **meta["extra"]},
                 "ignored": ignored_metadata(body, _ALLOWED)}
+
+
+def _check_may_change(client: Client) -> None:
+    """RFC 7592 §2.2, §2.3: 403 when the client may not change or delete its registration. An
+    operator's stop (suspended, disabled) leaves it only reading it."""
+    if client.status in ("suspended", "disabled"):
+        raise AccessDenied(f"This client is {client.status}: it can read its registration but "
+                           "not change or delete it (RFC 7592 §2.2, §2.3)")
 
 
 def _check_redirect(uri: str, *, development: bool) -> None:

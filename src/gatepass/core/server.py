@@ -63,9 +63,7 @@ class AuthorizationServer:
             self.directory,
             stores.replay,
             clock,
-            audiences=(config.issuer, config.token_endpoint,
-                       config.issuer + config.introspection_path,
-                       config.issuer + config.revocation_path),
+            audiences=(config.issuer, config.token_endpoint),
             algorithms=config.assertion_algorithms,
             max_lifetime=config.assertion_max_lifetime,
             fetch_jwks=fetch_jwks,
@@ -123,11 +121,21 @@ class AuthorizationServer:
         try:
             return await self.endpoint_auth[endpoint].authenticate(request)
         except OAuthError as exc:
-            self.audit.emit(
-                f"{endpoint}.refused", "failure", client_id=_claimed_client(request),
-                reason=f"{exc.error}: {exc.description}",
-            )
+            self._refused(f"{endpoint}.refused", None, request,
+                          reason=f"{exc.error}: {exc.description}")
             raise
+
+    def _refused(self, event: str, entry: ClientEntry | None, request: OAuthRequest,
+                 **fields: Any) -> None:
+        """Audit a refusal against the client only if it proved who it is. A failed
+        authentication, or a public client that only named itself, is an unauthenticated
+        attempt: the named id goes to ``claimed_client_id``, so nobody can fill another
+        client's record (its promotion rules, its console chart) with forged refusals."""
+        if entry is not None and entry.client.token_endpoint_auth_method != "none":
+            self.audit.emit(event, "failure", client_id=entry.client.client_id, **fields)
+            return
+        claimed = entry.client.client_id if entry is not None else _claimed_client(request)
+        self.audit.emit(event, "failure", claimed_client_id=claimed, **fields)
 
     async def token(self, request: OAuthRequest) -> dict[str, Any]:
         """RFC 6749 §3.2: authenticate, dispatch on ``grant_type``, return the §5.1 body."""
@@ -144,8 +152,8 @@ class AuthorizationServer:
                 )
             issued = await handler.issue(entry, request)
         except OAuthError as exc:
-            self.audit.emit("token.refused", "failure", client_id=client_id,
-                            reason=f"{exc.error}: {exc.description}", scope=request.get("scope"))
+            self._refused("token.refused", entry, request,
+                          reason=f"{exc.error}: {exc.description}", scope=request.get("scope"))
             raise
         claims = issued.claims
         grant_id = getattr(issued, "grant_id", None)  # tokens of an owner's grant (RFC 6749 §4.1)
@@ -175,8 +183,7 @@ class AuthorizationServer:
             revoked = await self.revoker.revoke(entry, self.keyring, token,
                                                 request.get("token_type_hint"))
         except OAuthError as exc:
-            self.audit.emit("token.revoke_refused", "failure", client_id=entry.client.client_id,
-                            reason=exc.description)
+            self._refused("token.revoke_refused", entry, request, reason=exc.description)
             raise
         if revoked is not None:
             self.audit.emit("token.revoked", "success", client_id=entry.client.client_id,

@@ -1,10 +1,11 @@
 """In-memory data behind the demo API: projects, daily analytics, deployments and webhooks.
 
-Every tenant (the token's ``owner``, else its client) gets its own partition, seeded with three
-sample projects on first use, so agents never see one another's writes. Partitions and the items
-in them are capped (the least recently used tenant is dropped first), so the demo's memory stays
-bounded whatever it is sent. Analytics are synthetic but stable: the same tenant and day always
-give the same figures, plus the deployments really queued today.
+Every tenant (the owner who delegated the token, else the client's owner, else the client) gets
+its own partition, seeded with three sample projects on first use, so tenants never see one
+another's writes. Partitions and the items in them are capped (the least recently used tenant
+is dropped first), so the demo's memory stays bounded whatever it is sent. Analytics are
+synthetic but stable: the same tenant and day always give the same figures, plus the
+deployments really queued today.
 """
 
 from __future__ import annotations

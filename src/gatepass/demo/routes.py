@@ -46,9 +46,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _tenant(principal: Principal | None) -> str:
+    """Whose data a request sees: the owner who delegated the token (its ``sub`` when that is not
+    the client), else the client's registered owner, else the client itself. Two owners who
+    authorized one client never share a partition."""
     if principal is None:
         return "public"
-    return principal.owner or principal.client_id
+    if principal.subject != principal.client_id:
+        return f"owner:{principal.subject}"
+    return f"owner:{principal.owner}" if principal.owner else f"client:{principal.client_id}"
 
 
 def demo_router(guard: Guard, data: DemoData) -> APIRouter:

@@ -1,10 +1,12 @@
 """``private_key_jwt`` client authentication (RFC 7523 §2.2 and §3, OpenID Connect Core §9).
 
-The assertion's ``iss`` and ``sub`` are the client id; ``aud`` names the issuer or the token
-endpoint; ``exp`` is required and bounded; ``jti`` is single-use until ``exp``; the algorithm
-comes from an allow-list; keys come from the client's registered ``jwks`` or ``jwks_uri``. When
-no key of a fetched ``jwks_uri`` document verifies the assertion, the document is fetched once
-more past the cache (the client may have rotated its keys; the fetcher bounds how often).
+The assertion's ``iss`` and ``sub`` are the client id; ``aud`` is the issuer or the token
+endpoint URL (the rfc7523bis direction: an array only when every value is one of these two; no
+other endpoint's URL); ``exp`` is required and bounded; ``jti`` is single-use until ``exp``; the
+algorithm comes from an allow-list; keys come from the client's registered ``jwks`` or
+``jwks_uri``. When no key of a fetched ``jwks_uri`` document verifies the assertion, the
+document is fetched once more past the cache (the client may have rotated its keys; the fetcher
+bounds how often).
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ class PrivateKeyJwt:
             raise InvalidClient("client_assertion iss and sub must both be the client_id")
         aud = claims.get("aud")
         auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-        if not any(a in self._audiences for a in auds):
+        if not auds or not all(isinstance(a, str) and a in self._audiences for a in auds):
             raise InvalidClient("client_assertion aud must be the issuer or the token endpoint")
         exp = claims.get("exp")
         if not isinstance(exp, int | float) or isinstance(exp, bool) or not math.isfinite(exp):

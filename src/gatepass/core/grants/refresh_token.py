@@ -1,7 +1,8 @@
 """The refresh token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2,
 OAuth 2.1 §4.3.1).
 
-Every use returns a new refresh token of the same grant and spends the old one; presenting a
+Every use returns a new refresh token of the same grant and spends the old one, but only once
+the request is valid (scope, resource): a refused request leaves it usable. Presenting a
 spent (or another client's) refresh token revokes the whole grant: its refresh tokens and the
 access tokens issued under it. Scope may narrow, never widen; the family keeps its original
 scope and its absolute expiry. ``GrantTokens`` is shared with the authorization code grant.
@@ -123,7 +124,26 @@ class RefreshTokenGrant:
             raise InvalidRequest("refresh_token is required")
         server = self._server
         now = server.clock.now()
-        record = await server.stores.grants.use_refresh(server.hasher.digest(value), now)
+        digest = server.hasher.digest(value)
+        record = await self._check(client, await server.stores.grants.find_refresh(digest), now)
+        await self._tokens.check_owner(record.owner_id)
+        wanted = parse_scope(request.get("scope")) or record.scopes
+        wider = [s for s in wanted if s not in record.scopes]
+        if wider:
+            raise InvalidScope(f"Scope not granted originally (RFC 6749 §6): {' '.join(wider)}")
+        scopes = resolve_scopes(client, format_scope(wanted), server.config, consented=True)
+        resources = narrow_resources(request.resources, record.resources)
+        resolve_audience(client, resources, server.config)
+        # Validated: only now is the token spent (atomically; a concurrent use loses here).
+        await self._check(client, await server.stores.grants.use_refresh(digest, now), now)
+        family = Family(record.grant_id, record.owner_id, record.scopes, record.resources,
+                        record.expires_at)
+        return await self._tokens.issue(client, family, scopes, resources)
+
+    async def _check(self, client: Client, record: RefreshToken | None,
+                     now: float) -> RefreshToken:
+        """The refresh token as found or as spent, if still usable by ``client``; a reused or
+        another client's token revokes its grant."""
         if record is None:
             raise InvalidGrant("Unknown refresh token")
         if record.revoked:
@@ -134,13 +154,4 @@ class RefreshTokenGrant:
                                "client; the grant is revoked (RFC 9700 §4.14.2)")
         if record.expires_at <= now:
             raise InvalidGrant("The refresh token has expired")
-        await self._tokens.check_owner(record.owner_id)
-        wanted = parse_scope(request.get("scope")) or record.scopes
-        wider = [s for s in wanted if s not in record.scopes]
-        if wider:
-            raise InvalidScope(f"Scope not granted originally (RFC 6749 §6): {' '.join(wider)}")
-        scopes = resolve_scopes(client, format_scope(wanted), server.config, consented=True)
-        resources = narrow_resources(request.resources, record.resources)
-        family = Family(record.grant_id, record.owner_id, record.scopes, record.resources,
-                        record.expires_at)
-        return await self._tokens.issue(client, family, scopes, resources)
+        return record

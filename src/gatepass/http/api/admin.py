@@ -1,7 +1,8 @@
 """The owner/operator JSON API under ``/api/v1/admin`` (DESIGN §5, §6 "CLI").
 
 Callers present one of our access tokens (RFC 6750 §2.1) carrying ``gatepass:admin``: signed by
-a published key, unexpired, unrevoked, meant for this server, its client still active. Each
+a published key, unexpired, unrevoked, meant for this server, its client still active, and
+either its client an operator client or its subject an operator owner. Each
 action calls the same ``core.admin.Admin`` method as the CLI, so audit records match; the actor
 is ``admin-api:<client_id>``.
 """
@@ -19,6 +20,7 @@ from gatepass.errors import InsufficientScope, InvalidToken
 from gatepass.http.api._shared import GuardedRoute, RuntimeDep, bearer
 from gatepass.http.api.views import agent_view, approval_view
 from gatepass.http.responses import json_response
+from gatepass.models import Client
 from gatepass.runtime import Runtime, describe_event
 
 __all__ = ["ADMIN_SCOPE", "router"]
@@ -33,15 +35,28 @@ async def _admin_actor(rt: RuntimeDep, credentials: Annotated[
     if credentials is None:
         raise InvalidToken(f"Send Authorization: Bearer <access token with {ADMIN_SCOPE}>",
                            headers={"WWW-Authenticate": _REALM})
-    claims = await _verified_claims(rt, credentials.credentials)
+    claims, client = await _verified_claims(rt, credentials.credentials)
     if ADMIN_SCOPE not in str(claims.get("scope", "")).split():
         raise InsufficientScope(f"This API needs the {ADMIN_SCOPE} scope", headers={
             "WWW-Authenticate": f'{_REALM}, error="insufficient_scope"'},
             extra={"required_scopes": [ADMIN_SCOPE]})
+    if not client.operator and not await _operator_owner(rt, claims, client):
+        raise InsufficientScope("This API is for operator clients and operator owners only",
+                                headers={"WWW-Authenticate":
+                                         f'{_REALM}, error="insufficient_scope"'})
     return f"admin-api:{claims['client_id']}"
 
 
-async def _verified_claims(rt: Runtime, token: str) -> dict[str, Any]:
+async def _operator_owner(rt: Runtime, claims: dict[str, Any], client: Client) -> bool:
+    """True when the token's subject is an owner (not the client itself) who is an operator."""
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or sub == client.client_id:
+        return False
+    owner = await rt.stores.owners.get_owner(sub)
+    return owner is not None and owner.is_operator and not owner.disabled
+
+
+async def _verified_claims(rt: Runtime, token: str) -> tuple[dict[str, Any], Client]:
     server = rt.server
     claims = server.keyring.verify(token)
     aud = claims.get("aud") if claims else None
@@ -53,7 +68,7 @@ async def _verified_claims(rt: Runtime, token: str) -> dict[str, Any]:
     if claims is None or entry is None or not entry.client.is_active:
         raise InvalidToken("Invalid, expired or revoked access token", headers={
             "WWW-Authenticate": f'{_REALM}, error="invalid_token"'})
-    return claims
+    return claims, entry.client
 
 
 Actor = Annotated[str, Depends(_admin_actor)]

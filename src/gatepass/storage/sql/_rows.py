@@ -42,6 +42,7 @@ def client_row(client: Client) -> dict[str, Any]:
         "client_metadata": dict(client.metadata),
         "registration_token_digest": client.registration_token_digest,
         "registration_fingerprint": client.registration_fingerprint,
+        "operator": client.operator,
     }
 
 
@@ -65,6 +66,7 @@ def to_client(row: Row) -> Client:
         metadata=row["client_metadata"],
         registration_token_digest=row["registration_token_digest"],
         registration_fingerprint=row["registration_fingerprint"],
+        operator=row["operator"],
     )
 
 

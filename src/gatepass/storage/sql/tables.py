@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 __all__ = [
@@ -74,6 +75,7 @@ clients = Table(
     Column("client_metadata", JSON, nullable=False),
     Column("registration_token_digest", String(255), nullable=True, index=True),
     Column("registration_fingerprint", String(255), nullable=True, index=True, unique=True),
+    Column("operator", Boolean, nullable=False, server_default=false()),
 )
 
 client_secrets = Table(
