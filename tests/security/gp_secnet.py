@@ -5,6 +5,7 @@ server under uvicorn on 127.0.0.1, raw loopback servers that answer well, badly 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import socket
@@ -16,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from authcode.conftest import serve_app, settings_for
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from authcode.conftest import serve_app, settings_for
 from gatepass.core.client_auth.private_key_jwt import ASSERTION_TYPE
 from gatepass.http.app import create_app
 from gatepass.runtime import Runtime
@@ -70,8 +71,27 @@ async def live_server(tmp_path: Path, **overrides: Any) -> AsyncIterator[Live]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    async with serve_app(app, sock), httpx.AsyncClient(base_url=base, timeout=60) as http:
+    limits = httpx.Limits(max_connections=500)  # the tests' own traffic never queues here
+    async with serve_app(app, sock), httpx.AsyncClient(base_url=base, timeout=60,
+                                                       limits=limits) as http:
         yield Live(http, app.state.runtime, settings)
+
+
+class Gauge:
+    """Connections open across several servers; ``reach(n)`` waits until there are ``n``."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._changed = asyncio.Condition()
+
+    async def add(self, delta: int) -> None:
+        async with self._changed:
+            self.value += delta
+            self._changed.notify_all()
+
+    async def reach(self, n: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.value >= n)
 
 
 @dataclass
@@ -88,8 +108,10 @@ class RawServer:
     sent: int = 0
     finished: int = 0
     port: int = 0
+    gauge: Gauge | None = None
     _server: asyncio.Server | None = field(default=None, repr=False)
     _handlers: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def url(self, path: str = "/doc.json") -> str:
         return f"http://{self.host}:{self.port}{path}"
@@ -99,6 +121,8 @@ class RawServer:
         assert task is not None
         self._handlers.add(task)
         self.open += 1
+        if self.gauge is not None:
+            await self.gauge.add(1)
         try:
             await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
             self.requests += 1
@@ -109,7 +133,10 @@ class RawServer:
                     writer.write(b" ")
                     await writer.drain()
                     self.sent += 1
-                    await asyncio.sleep(1)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), 1)
+                    if self._stop.is_set():
+                        return
             else:
                 writer.write(b"HTTP/1.1 %d X\r\ncontent-type: application/json\r\n"
                              b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
@@ -120,6 +147,8 @@ class RawServer:
             pass  # the client went away: what the deadline does to a slow answer
         finally:
             self.open -= 1
+            if self.gauge is not None:
+                await self.gauge.add(-1)
             self._handlers.discard(task)
             writer.close()
 
@@ -131,10 +160,8 @@ class RawServer:
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
-        handlers = list(self._handlers)
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
+        self._stop.set()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
         await self._server.wait_closed()
 
 

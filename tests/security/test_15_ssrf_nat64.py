@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from security.gp_secnet import RawServer, assertion_form, es256, jwks_body, live_server
 
 from gatepass.http import fetch
 from gatepass.http.fetch import UnsafeUrl, check_public_url
+from security.gp_secnet import RawServer, assertion_form, es256, jwks_body, live_server
 
 REFUSED = [
     "64:ff9b::a00:1",            # NAT64 of 10.0.0.1
