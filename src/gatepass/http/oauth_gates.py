@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gatepass.core.cimd import is_url_client_id
-from gatepass.core.client_auth.secret import parse_basic
+from gatepass.core.client_auth.secret import named_client
 from gatepass.core.requests import OAuthRequest
 from gatepass.errors import OAuthError, RateLimitExceeded
 from gatepass.keys import peek_claims
@@ -117,13 +117,7 @@ class SourceGates:
 def _claimed(request: OAuthRequest) -> str:
     """The client id the request names (body, Basic, or an assertion's unverified ``iss``),
     capped: a counter key, never trusted."""
-    value: object = request.form.get("client_id")
-    if value is None and request.authorization:
-        try:
-            basic = parse_basic(request.authorization)
-        except OAuthError:
-            basic = None
-        value = basic[0] if basic else None
+    value: object = named_client(request)
     if value is None and request.form.get("client_assertion"):
         value = peek_claims(request.form["client_assertion"]).get("iss")
     return value[:256] if isinstance(value, str) else ""
