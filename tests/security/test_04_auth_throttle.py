@@ -59,6 +59,13 @@ async def test_wrong_secrets_for_a_victim_throttle_the_guesser_not_the_victim(
         # and the guesser's other clients are not blocked by the per-client count
         own, own_secret = await live.secret_client()
         assert (await token(live, (own, own_secret), "203.0.113.66")).status_code == 200
+        # every 429 is audited, with the address it was counted against
+        await live.rt.server.audit.flush()
+        refusals = [e for e in await live.rt.stores.audit.recent(1000, None)
+                    if e.event == "rate_limit.refused"]
+        assert len(refusals) == 3
+        assert all(e.details["endpoint"] == "auth_failure" and e.details["path"] == "/oauth/token"
+                   and e.details["address"] == "203.0.113.66" for e in refusals)
 
 
 async def test_failures_over_many_client_ids_throttle_the_source(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def create_app(
             runtime.server.enable_cimd(CimdFetcher(cimd_http, development=settings.development,
                                                    limits=limits))
             oauth = oauth_routes(runtime.server, settings.max_body_bytes,
-                                 _source_gates(settings, limiter, source_policy))
+                                 _source_gates(settings, limiter, source_policy, runtime))
             lane.update(fast_endpoints(oauth))
             app.router.routes.extend([*oauth, *_routes(runtime, settings, metrics)])
             app.router.routes.extend(_self_service_routes(runtime, source_policy))
@@ -133,12 +133,14 @@ def create_app(
     return app
 
 
-def _source_gates(settings: Settings, limiter: Limiter, policy: Policy) -> SourceGates:
+def _source_gates(settings: Settings, limiter: Limiter, policy: Policy,
+                  runtime: Runtime) -> SourceGates:
     """The per-address gates of the token, introspection and revocation endpoints."""
     return SourceGates(limiter, policy,
                        url_client_per_minute=settings.url_client_requests_per_ip_per_minute,
                        failures_per_client=settings.auth_failures_per_client_per_minute,
-                       failures_per_source=settings.auth_failures_per_ip_per_minute)
+                       failures_per_source=settings.auth_failures_per_ip_per_minute,
+                       audit=runtime.server.audit)
 
 
 def _billing_gate(settings: Settings, http: httpx.AsyncClient) -> BillingGate | None:

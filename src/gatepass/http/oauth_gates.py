@@ -9,7 +9,9 @@
   credentials being checked until the window has room again. The count is per address, so a
   stranger's wrong secrets never lock the client out from its own addresses.
 
-Both count with :class:`~gatepass.ratelimit.Limiter` (memory, or Redis shared by every worker).
+Every 429 is a ``rate_limit.refused`` audit event (endpoint class ``url_client`` or
+``auth_failure``, method, path, address, ``retry_after``). Both count with
+:class:`~gatepass.ratelimit.Limiter` (memory, or Redis shared by every worker).
 Blocks are remembered in this process; a worker that has not seen a source fail lets one more
 attempt through, whose failure the shared count refuses. Requests that name no URL client id,
 while nothing is blocked, pass without an await or an allocation. Counter storage trouble fails
@@ -22,6 +24,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from gatepass.core.audit import Auditor
 from gatepass.core.cimd import is_url_client_id
 from gatepass.core.client_auth.secret import named_client
 from gatepass.core.requests import OAuthRequest
@@ -34,6 +37,8 @@ __all__ = ["AUTH_FAILURE", "URL_CLIENT", "SourceGates"]
 URL_CLIENT = "url_client"
 AUTH_FAILURE = "auth_failure"
 MAX_BLOCKED = 4096
+_REASONS = {URL_CLIENT: "Too many requests naming a URL client_id from this address",
+            AUTH_FAILURE: "Too many failed client authentications from this address"}
 _MINUTE = 60
 
 
@@ -41,8 +46,10 @@ class SourceGates:
     """The fetch budget for URL client ids and the failed-authentication throttle."""
 
     def __init__(self, limiter: Limiter, policy: Policy, *, url_client_per_minute: int,
-                 failures_per_client: int, failures_per_source: int) -> None:
+                 failures_per_client: int, failures_per_source: int,
+                 audit: Auditor | None = None) -> None:
         self._limiter = limiter
+        self._audit = audit
         self._policy = policy
         self._now = limiter.clock.now
         self._url_client = (Window("burst", min(10, url_client_per_minute), 1),
@@ -71,14 +78,12 @@ class SourceGates:
                         (AUTH_FAILURE, "client", _claimed(request), source)):
                 until = self._blocked.get(key, 0.0)
                 if until > now:
-                    raise _too_many("Too many failed client authentications from this address",
-                                    until - now)
+                    raise self._refusal(scope, AUTH_FAILURE, source, until - now)
         client_id = request.form.get("client_id")
         if client_id is not None and is_url_client_id(client_id):
             decision = await self._hit((URL_CLIENT, source), self._url_client)
             if decision is not None and not decision.allowed:
-                raise _too_many("Too many requests naming a URL client_id from this address",
-                                decision.retry_after(self._now()))
+                raise self._refusal(scope, URL_CLIENT, source, decision.retry_after(self._now()))
 
     async def failed(self, scope: Mapping[str, Any], request: OAuthRequest,
                      error: OAuthError) -> OAuthError:
@@ -94,9 +99,19 @@ class SourceGates:
                 now = self._now()
                 wait = max(wait, decision.retry_after(now))
                 self._block(key, now + decision.retry_after(now))
-        if wait:
-            return _too_many("Too many failed client authentications from this address", wait)
-        return error
+        return self._refusal(scope, AUTH_FAILURE, source, wait) if wait else error
+
+    def _refusal(self, scope: Mapping[str, Any], endpoint: str, source: str,
+                 wait: float) -> RateLimitExceeded:
+        """The 429 (``Retry-After``, ``retry_after``), audited as ``rate_limit.refused``."""
+        seconds = max(1, math.ceil(wait))
+        if self._audit is not None:
+            self._audit.emit("rate_limit.refused", "failure", reason=RateLimitExceeded.error,
+                             endpoint=endpoint, method=scope.get("method"),
+                             path=scope.get("path"), address=source, retry_after=seconds)
+        return RateLimitExceeded(f"{_REASONS[endpoint]}; retry after {seconds} s",
+                                 headers={"Retry-After": str(seconds)},
+                                 extra={"retry_after": seconds})
 
     async def _hit(self, key: tuple[str, ...], windows: tuple[Window, ...]) -> Decision | None:
         try:
@@ -121,10 +136,3 @@ def _claimed(request: OAuthRequest) -> str:
     if value is None and request.form.get("client_assertion"):
         value = peek_claims(request.form["client_assertion"]).get("iss")
     return value[:256] if isinstance(value, str) else ""
-
-
-def _too_many(reason: str, wait: float) -> RateLimitExceeded:
-    seconds = max(1, math.ceil(wait))
-    return RateLimitExceeded(f"{reason}; retry after {seconds} s",
-                             headers={"Retry-After": str(seconds)},
-                             extra={"retry_after": seconds})
