@@ -105,6 +105,7 @@ class RawServer:
     slow: bool = False
     requests: int = 0
     open: int = 0
+    peak: int = 0
     sent: int = 0
     finished: int = 0
     port: int = 0
@@ -121,6 +122,7 @@ class RawServer:
         assert task is not None
         self._handlers.add(task)
         self.open += 1
+        self.peak = max(self.peak, self.open)
         if self.gauge is not None:
             await self.gauge.add(1)
         try:
