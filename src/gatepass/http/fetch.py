@@ -132,7 +132,7 @@ class FetchLimits:
     deadline: float = 3.0
     per_host: int = 4
     connections: int = 20
-    failure_ttl: float = 30.0
+    failure_ttl: float = 15.0
 
     def client(self) -> httpx.AsyncClient:
         """A connection pool of its own, so one purpose's traffic cannot starve another's."""
