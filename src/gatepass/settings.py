@@ -222,7 +222,31 @@ class Settings(BaseSettings):
         default_factory=lambda: ["ES256", "ES384", "RS256", "PS256", "Ed25519"],
         description="Algorithms accepted for private_key_jwt client assertions",
     )
-    jwks_fetch_timeout: float = Field(3.0, gt=0, description="Timeout fetching a client's jwks_uri")
+    jwks_fetch_timeout: float = Field(
+        3.0, gt=0, description="Total deadline of one fetch of a client's jwks_uri or metadata "
+        "document (s): DNS, connecting and the whole body, not per read"
+    )
+    fetch_per_host: int = Field(
+        4, ge=1, description="Fetches of client URLs in flight to one address, per purpose"
+    )
+    fetch_pool_size: int = Field(
+        20, ge=1, description="Connections of each outbound pool (jwks_uri, metadata documents)"
+    )
+    fetch_failure_ttl: float = Field(
+        15.0, ge=0, description="A client URL whose fetch failed is not fetched again for (s)"
+    )
+    url_client_requests_per_ip_per_minute: int = Field(
+        60, ge=1, description="Token/introspection/revocation requests naming a URL client_id "
+        "(which may fetch its metadata document) per client address per minute (10 per second)"
+    )
+    auth_failures_per_client_per_minute: int = Field(
+        10, ge=1, description="Failed client authentications per client_id and client address "
+        "per minute before 429"
+    )
+    auth_failures_per_ip_per_minute: int = Field(
+        30, ge=1, description="Failed client authentications per client address per minute "
+        "before 429"
+    )
     audit_flush_interval: float = Field(0.2, gt=0, description="Audit batch flush interval (s)")
     demo_client: bool | None = Field(
         None, description="Create a demo client (the catalog's non-internal scopes) on first "

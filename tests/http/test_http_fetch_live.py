@@ -26,7 +26,7 @@ from joserfc.jwk import ECKey
 
 from gatepass.http import fetch
 from gatepass.http.cimd_fetch import CimdFetcher
-from gatepass.http.fetch import SafeJwksFetcher
+from gatepass.http.fetch import SafeJwksFetcher, UnsafeUrl
 from gp_tls import certificates
 
 ServeFactory = Callable[..., AbstractAsyncContextManager[Served]]
@@ -146,6 +146,8 @@ async def test_a_certificate_for_another_name_is_refused(tmp_path: Path,
     server = JwksServer()
     listening, trust = await tls_server(tmp_path, "other.gatepass.test", server)
     async with listening, httpx.AsyncClient(verify=trust) as client:
-        with pytest.raises(httpx.ConnectError, match="certificate"):
+        with pytest.raises(UnsafeUrl, match="ConnectError") as refused:
             await SafeJwksFetcher(client, development=True)(server.url)
+    assert isinstance(refused.value.__cause__, httpx.ConnectError)
+    assert "certificate" in str(refused.value.__cause__)
     assert server.gets == 0

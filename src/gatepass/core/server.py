@@ -17,7 +17,7 @@ from gatepass.core.cimd import CimdFetcher, ClientResolver
 from gatepass.core.client_auth import ClientAuthenticator, ClientAuthMethod
 from gatepass.core.client_auth.none import NoneAuth
 from gatepass.core.client_auth.private_key_jwt import JwksFetcher, PrivateKeyJwt
-from gatepass.core.client_auth.secret import ClientSecretBasic, ClientSecretPost, parse_basic
+from gatepass.core.client_auth.secret import ClientSecretBasic, ClientSecretPost, named_client
 from gatepass.core.config import ServerConfig
 from gatepass.core.credentials import SecretHasher
 from gatepass.core.directory import ClientDirectory, ClientEntry
@@ -192,11 +192,5 @@ class AuthorizationServer:
 
 def _claimed_client(request: OAuthRequest) -> str | None:
     """The client id a request claims (for audit only; never trusted)."""
-    value = request.get("client_id")
-    if value is None and request.authorization:
-        try:
-            basic = parse_basic(request.authorization)
-        except OAuthError:
-            basic = None
-        value = basic[0] if basic else None
+    value = named_client(request)
     return value[:128] if value else None

@@ -26,9 +26,10 @@ from gatepass.http.authorize import authorize_routes
 from gatepass.http.billing import WebhookBillingGate
 from gatepass.http.cimd_fetch import CimdFetcher
 from gatepass.http.console import console_routes
-from gatepass.http.fetch import SafeJwksFetcher
+from gatepass.http.fetch import FetchLimits, SafeJwksFetcher
 from gatepass.http.gates import AccountLimiter, install_registration_limits, register_policy
 from gatepass.http.oauth import FastLane, fast_endpoints, oauth_routes
+from gatepass.http.oauth_gates import SourceGates
 from gatepass.http.prefix import IssuerPathMiddleware
 from gatepass.http.registration import registration_routes, terms_routes
 from gatepass.http.responses import json_response
@@ -74,8 +75,12 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         metrics = Metrics()
-        async with httpx.AsyncClient(timeout=settings.jwks_fetch_timeout) as http:
-            fetcher = SafeJwksFetcher(http, development=settings.development)
+        limits = FetchLimits(settings.jwks_fetch_timeout, settings.fetch_per_host,
+                             settings.fetch_pool_size, settings.fetch_failure_ttl)
+        # one pool per purpose: metadata-document traffic cannot starve jwks_uri or billing
+        async with (limits.client() as jwks_http, limits.client() as cimd_http,
+                    httpx.AsyncClient(timeout=settings.agents.billing_webhook_timeout) as http):
+            fetcher = SafeJwksFetcher(jwks_http, development=settings.development, limits=limits)
             accounts = AccountLimiter(limiter, settings.agents.registrations_per_account_per_day)
             runtime = await open_runtime(settings, clock=clock, fetch_jwks=fetcher,
                                          billing=_billing_gate(settings, http),
@@ -84,8 +89,10 @@ def create_app(
                                          stores=stores,
                                          migrate=migrate)
             app.state.runtime = runtime
-            runtime.server.enable_cimd(CimdFetcher(http, development=settings.development))
-            oauth = oauth_routes(runtime.server, settings.max_body_bytes)
+            runtime.server.enable_cimd(CimdFetcher(cimd_http, development=settings.development,
+                                                   limits=limits))
+            oauth = oauth_routes(runtime.server, settings.max_body_bytes,
+                                 _source_gates(settings, limiter, source_policy, runtime))
             lane.update(fast_endpoints(oauth))
             app.router.routes.extend([*oauth, *_routes(runtime, settings, metrics)])
             app.router.routes.extend(_self_service_routes(runtime, source_policy))
@@ -125,6 +132,16 @@ def create_app(
     if issuer_path not in ("", "/"):  # outermost, so every other layer sees the app's own paths
         app.add_middleware(IssuerPathMiddleware, prefix=issuer_path)
     return app
+
+
+def _source_gates(settings: Settings, limiter: Limiter, policy: Policy,
+                  runtime: Runtime) -> SourceGates:
+    """The per-address gates of the token, introspection and revocation endpoints."""
+    return SourceGates(limiter, policy,
+                       url_client_per_minute=settings.url_client_requests_per_ip_per_minute,
+                       failures_per_client=settings.auth_failures_per_client_per_minute,
+                       failures_per_source=settings.auth_failures_per_ip_per_minute,
+                       audit=runtime.server.audit)
 
 
 def _billing_gate(settings: Settings, http: httpx.AsyncClient) -> BillingGate | None:

@@ -1,10 +1,13 @@
 """The webhook billing gate: POSTs the billing token to the operator's billing service.
 
-The service answers ``{"valid": bool, "tier": str, "account_id": str}``. A timeout or an
-unreachable service is a 503 (``temporarily_unavailable``), never an accepted registration.
+The service answers ``{"valid": bool, "tier": str, "account_id": str}``. A timeout (a deadline
+on the whole exchange) or an unreachable service is a 503 (``temporarily_unavailable``), never
+an accepted registration. It has a connection pool of its own (``create_app``).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import httpx
 
@@ -28,10 +31,11 @@ class WebhookBillingGate:
         if not isinstance(billing_token, str) or not billing_token:
             raise fresh(self._required)
         try:
-            resp = await self._client.post(self._url, json={"billing_token": billing_token},
-                                           timeout=self._timeout, follow_redirects=False)
+            async with asyncio.timeout(self._timeout):  # the whole exchange, not each read
+                resp = await self._client.post(self._url, json={"billing_token": billing_token},
+                                               timeout=self._timeout, follow_redirects=False)
             data = resp.json() if resp.status_code == 200 else None
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, ValueError, TimeoutError) as exc:
             raise TemporarilyUnavailable("The billing service is unreachable; retry later",
                                          headers={"Retry-After": "30"}) from exc
         if resp.status_code >= 500:

@@ -2,11 +2,13 @@
 §6.5-§6.6), cached per ``Cache-Control`` (RFC 9111 §5.2.2, §4.2.3).
 
 https only (http in development), public addresses only (loopback in development) via
-``check_public_url`` and fetched from the address it checked, no redirects, the client's
-timeout, a size cap (5 KB by default), a JSON object body. ``max-age`` (less ``Age``) sets the
-cache lifetime, bounded by ``max_ttl``; ``no-store``/``no-cache`` disable caching; without a
-header, ``default_ttl`` applies. Every failure is a ``CimdFetchError`` (a ``ValueError``) saying
-why.
+``check_public_url`` and fetched from the address it checked, no redirects, within the bounds
+of a :class:`~gatepass.http.fetch.GuardedFetch` (total deadline, per-address concurrency,
+negative cache; give it a pool of its own), a size cap (5 KB by default), a JSON object body.
+``max-age`` (less ``Age``) sets the cache lifetime, bounded by ``max_ttl``;
+``no-store``/``no-cache`` disable caching; without a header, ``default_ttl`` applies. Every
+failure is a ``FetchError`` (a ``ValueError``) saying why: ``UnsafeUrl`` when the URL may not be
+fetched, else ``CimdFetchError``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gatepass.http.fetch import PublicUrl, check_public_url
+from gatepass.http.fetch import FetchError, FetchLimits, GuardedFetch, PublicUrl
 
 __all__ = ["CimdFetchError", "CimdFetcher", "cache_lifetime"]
 
@@ -30,7 +32,7 @@ MAX_ENTRIES = 1024
 _JSON_TYPES = ("application/json",)
 
 
-class CimdFetchError(ValueError):
+class CimdFetchError(FetchError):
     """The client metadata document could not be fetched or is not a JSON object."""
 
 
@@ -60,11 +62,12 @@ def cache_lifetime(cache_control: str | None, age: str | None, *, default: float
 class CimdFetcher:
     """Fetches, checks the shape of and caches client metadata documents (bounded LRU)."""
 
-    def __init__(self, client: httpx.AsyncClient, *, development: bool, max_bytes: int = MAX_BYTES,
+    def __init__(self, client: httpx.AsyncClient, *, development: bool,
+                 limits: FetchLimits | None = None, max_bytes: int = MAX_BYTES,
                  max_ttl: float = MAX_TTL, default_ttl: float = DEFAULT_TTL,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        self._client = client
-        self._development = development
+        self._guard = GuardedFetch(client, limits or FetchLimits(), development=development,
+                                   error=CimdFetchError, monotonic=monotonic)
         self._max_bytes = max_bytes
         self._max_ttl = max_ttl
         self._default_ttl = default_ttl
@@ -77,11 +80,7 @@ class CimdFetcher:
             self._cache.move_to_end(url)
             return hit[1]
         self._cache.pop(url, None)
-        public = await check_public_url(url, development=self._development)
-        try:
-            doc, ttl = await self._get(public)
-        except httpx.HTTPError as exc:
-            raise CimdFetchError(f"fetching it failed ({type(exc).__name__})") from exc
+        doc, ttl = await self._guard.run(url, self._get)
         if ttl > 0:
             self._cache[url] = (self._monotonic() + ttl, doc)
             if len(self._cache) > MAX_ENTRIES:
@@ -89,7 +88,7 @@ class CimdFetcher:
         return doc
 
     async def _get(self, public: PublicUrl) -> tuple[Mapping[str, Any], float]:
-        async with public.stream(self._client, {"Accept": "application/json"}) as resp:
+        async with public.stream(self._guard.client, {"Accept": "application/json"}) as resp:
             if resp.is_redirect:
                 raise CimdFetchError(f"it answered a redirect ({resp.status_code}), which is not "
                                      "followed")

@@ -1,33 +1,45 @@
-"""Outbound fetches of client-supplied URLs (``jwks_uri``) with an SSRF guard.
+"""Outbound fetches of client-supplied URLs (``jwks_uri``, metadata documents) with an SSRF guard.
 
 https only (http allowed in development), the host must resolve only to public addresses
-(loopback allowed in development) and is fetched from the address checked (no second DNS
-answer), no redirects, a timeout, a size cap and a small TTL cache; a refresh past the cache
-(a signer's rotated key) at most once per cooldown per URL.
+(loopback allowed in development; NAT64, 6to4 and IPv4-compatible addresses must embed a public
+IPv4 address) and is fetched from the address checked (no second DNS answer), no redirects and a
+size cap. :class:`GuardedFetch` bounds each purpose's fetches (its own connection pool, a total
+deadline, per-address concurrency, one fetch per URL at a time and a negative cache);
+:class:`SafeJwksFetcher` adds a small TTL cache and refreshes past it (a signer's rotated key)
+at most once per cooldown per URL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import math
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
 
-__all__ = ["PublicUrl", "SafeJwksFetcher", "UnsafeUrl", "check_public_url"]
+__all__ = ["FetchError", "FetchLimits", "GuardedFetch", "PublicUrl", "SafeJwksFetcher",
+           "UnsafeUrl", "check_public_url"]
 
 MAX_BYTES = 64 * 1024
+MAX_FAILURES = 1024  # failed URLs remembered per purpose (oldest forgotten first)
+T = TypeVar("T")
 
 
-class UnsafeUrl(ValueError):
+class FetchError(ValueError):
+    """An outbound fetch failed; the message says why."""
+
+
+class UnsafeUrl(FetchError):
     """The URL is not one the server may fetch."""
 
 
@@ -81,9 +93,138 @@ async def check_public_url(url: str, *, development: bool) -> PublicUrl:
         addr = ipaddress.ip_address(address.partition("%")[0])  # no IPv6 zone id
         if development and addr.is_loopback:
             continue
-        if not addr.is_global or addr.is_multicast:
+        if not _public(addr):
             raise UnsafeUrl(f"{parts.hostname} resolves to a non-public address")
     return PublicUrl(url, addresses[0])
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: local use, never public
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # RFC 4291 §2.5.5.1 (deprecated)
+
+
+def _public(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Globally reachable and unicast; an IPv6 address that carries an IPv4 one (NAT64, 6to4,
+    IPv4-compatible; Teredo's 2001::/32 is not global at all) only if that one is public too,
+    since a translator or relay would deliver the request to it."""
+    if not addr.is_global or addr.is_multicast:
+        return False
+    if isinstance(addr, ipaddress.IPv4Address):
+        return True
+    if addr in _NAT64_LOCAL:
+        return False
+    embedded = addr.sixtofour
+    if embedded is None and (addr in _NAT64 or addr in _IPV4_COMPATIBLE):
+        embedded = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    return embedded is None or (embedded.is_global and not embedded.is_multicast)
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """Bounds on one purpose's outbound fetches.
+
+    ``deadline``: seconds for the whole fetch (DNS, a free slot, connect, headers, body), not
+    per read. ``per_host``: fetches in flight to one address. ``connections``: the size of the
+    purpose's own pool (:meth:`client`). ``failure_ttl``: seconds a failed URL is answered from
+    memory instead of being fetched again.
+    """
+
+    deadline: float = 3.0
+    per_host: int = 4
+    connections: int = 20
+    failure_ttl: float = 15.0
+
+    def client(self) -> httpx.AsyncClient:
+        """A connection pool of its own, so one purpose's traffic cannot starve another's."""
+        return httpx.AsyncClient(timeout=self.deadline, limits=httpx.Limits(
+            max_connections=self.connections, max_keepalive_connections=0))
+
+
+class GuardedFetch:
+    """Runs one purpose's fetches within :class:`FetchLimits`.
+
+    ``run(url, read)`` checks the URL (:func:`check_public_url`), waits for one of the
+    ``per_host`` slots of the address it resolved to, then lets ``read`` fetch it, all within
+    the deadline. Concurrent calls for one URL share one fetch. A failure (``FetchError``, an
+    ``httpx`` error, the deadline) is remembered for ``failure_ttl`` seconds: the URL is not
+    fetched again before then, and the same error type is raised at once. Errors raised are
+    ``FetchError`` (a ``ValueError``), of the type ``error`` when made here.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, limits: FetchLimits, *, development: bool,
+                 error: type[FetchError] = FetchError,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self._limits = limits
+        self._development = development
+        self._error = error
+        self._monotonic = monotonic
+        self._slots: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}  # address -> users
+        self._failed: OrderedDict[str, tuple[float, type[FetchError], str]] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+
+    async def run(self, url: str, read: Callable[[PublicUrl], Awaitable[T]]) -> T:
+        failed = self._failed.get(url)
+        if failed is not None:
+            until, kind, reason = failed
+            wait = until - self._monotonic()
+            if wait > 0:
+                raise kind(f"{reason} (not fetched again for {math.ceil(wait)} s)")
+            del self._failed[url]
+        shared = self._inflight.get(url)
+        if shared is None:
+            shared = self._inflight[url] = asyncio.ensure_future(self._fetch(url, read))
+            shared.add_done_callback(lambda done: self._settled(url, done))
+        result: T = await asyncio.shield(shared)
+        return result
+
+    def _settled(self, url: str, done: asyncio.Future[Any]) -> None:
+        if self._inflight.get(url) is done:
+            del self._inflight[url]
+        if not done.cancelled():
+            done.exception()  # retrieved: no "never retrieved" warning when every caller left
+
+    async def _fetch(self, url: str, read: Callable[[PublicUrl], Awaitable[T]]) -> T:
+        deadline = self._limits.deadline
+        try:
+            async with asyncio.timeout(deadline):
+                public = await check_public_url(url, development=self._development)
+                async with self._slot(public.address):
+                    return await read(public)
+        except FetchError as exc:
+            self._remember(url, type(exc), str(exc))
+            raise
+        except httpx.HTTPError as exc:
+            raise self._failure(url, f"fetching it failed ({type(exc).__name__})") from exc
+        except TimeoutError as exc:
+            raise self._failure(url, f"no complete answer within the {deadline:g} s "
+                                     "deadline") from exc
+
+    def _failure(self, url: str, reason: str) -> FetchError:
+        self._remember(url, self._error, reason)
+        return self._error(reason)
+
+    def _remember(self, url: str, kind: type[FetchError], reason: str) -> None:
+        self._failed[url] = (self._monotonic() + self._limits.failure_ttl, kind, reason)
+        self._failed.move_to_end(url)
+        if len(self._failed) > MAX_FAILURES:
+            self._failed.popitem(last=False)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, address: str) -> AsyncIterator[None]:
+        """One of ``per_host`` concurrent fetches to ``address`` (waits within the deadline)."""
+        entry = self._slots.get(address)
+        if entry is None:
+            entry = self._slots[address] = (asyncio.Semaphore(self._limits.per_host), [0])
+        semaphore, users = entry
+        users[0] += 1
+        try:
+            async with semaphore:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._slots[address]
 
 
 class SafeJwksFetcher:
@@ -100,12 +241,13 @@ class SafeJwksFetcher:
         client: httpx.AsyncClient,
         *,
         development: bool,
+        limits: FetchLimits | None = None,
         ttl: float = 300.0,
         refresh_cooldown: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._client = client
-        self._development = development
+        self._guard = GuardedFetch(client, limits or FetchLimits(), development=development,
+                                   error=UnsafeUrl, monotonic=monotonic)
         self._ttl = ttl
         self._cooldown = refresh_cooldown
         self._monotonic = monotonic
@@ -125,8 +267,10 @@ class SafeJwksFetcher:
         return doc
 
     async def _fetch(self, url: str) -> Mapping[str, Any]:
-        public = await check_public_url(url, development=self._development)
-        async with public.stream(self._client) as resp:
+        return await self._guard.run(url, self._read)
+
+    async def _read(self, public: PublicUrl) -> Mapping[str, Any]:
+        async with public.stream(self._guard.client) as resp:
             if resp.status_code != 200:
                 raise UnsafeUrl(f"jwks_uri answered {resp.status_code}")
             body = b""
@@ -134,7 +278,10 @@ class SafeJwksFetcher:
                 body += chunk
                 if len(body) > MAX_BYTES:
                     raise UnsafeUrl("jwks_uri document too large")
-        doc = orjson.loads(body)
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise UnsafeUrl("jwks_uri did not return JSON") from exc
         if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
             raise UnsafeUrl("jwks_uri did not return a JWKS")
         return doc

@@ -19,8 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gatepass.core.requests import OAuthRequest
 from gatepass.core.server import AuthorizationServer
-from gatepass.errors import OAuthError, ServerError, TemporarilyUnavailable
+from gatepass.errors import InvalidClient, OAuthError, ServerError, TemporarilyUnavailable
 from gatepass.http.forms import read_oauth_scope
+from gatepass.http.oauth_gates import SourceGates
 from gatepass.http.responses import error_response, json_response
 from gatepass.storage.base import StorageError
 
@@ -57,12 +58,22 @@ _JSON_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no
                  (b"pragma", b"no-cache")]
 
 
-async def answer(call: Call, scope: Scope, receive: Receive, max_body: int) -> Answer:
+async def answer(call: Call, scope: Scope, receive: Receive, max_body: int,
+                 gates: SourceGates | None = None) -> Answer:
     """Run one form endpoint from raw ASGI: (status, JSON body, extra headers). Protocol errors
-    become their responses, storage failures 503, anything else 500 (logged, no detail)."""
+    become their responses, storage failures 503, anything else 500 (logged, no detail).
+    ``gates`` may refuse the request first (429) and count its ``invalid_client`` failures."""
+    request: OAuthRequest | None = None
     try:
-        result = await call(await read_oauth_scope(scope, receive, max_body))
+        request = await read_oauth_scope(scope, receive, max_body)
+        if gates is not None and gates.watching(request):
+            await gates.admit(scope, request)
+        result = await call(request)
         return 200, orjson.dumps(result if result is not None else {}), []
+    except InvalidClient as exc:
+        if gates is not None and request is not None:
+            return _error(await gates.failed(scope, request, exc))
+        return _error(exc)
     except OAuthError as exc:
         return _error(exc)
     except StorageError:
@@ -102,22 +113,25 @@ def form_endpoints(server: AuthorizationServer) -> dict[str, Call]:
 class FormEndpoint:
     """One RFC form endpoint as a raw ASGI app (its route and the fast lane both use it)."""
 
-    def __init__(self, call: Call, max_body: int) -> None:
+    def __init__(self, call: Call, max_body: int, gates: SourceGates | None = None) -> None:
         self.call = call
         self.max_body = max_body
+        self.gates = gates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send_answer(send, *await answer(self.call, scope, receive, self.max_body))
+        await send_answer(send, *await answer(self.call, scope, receive, self.max_body,
+                                              self.gates))
 
 
-def oauth_routes(server: AuthorizationServer, max_body: int) -> list[Route]:
+def oauth_routes(server: AuthorizationServer, max_body: int,
+                 gates: SourceGates | None = None) -> list[Route]:
     """Token, introspection and revocation (GET reaches them too, for a JSON 405), and the
     revocation feed."""
 
     async def revocations(request: Request) -> Response:
         return await _revocation_feed(server, request)
 
-    forms = [Route(path, FormEndpoint(call, max_body), methods=["GET", "POST"])
+    forms = [Route(path, FormEndpoint(call, max_body, gates), methods=["GET", "POST"])
              for path, call in form_endpoints(server).items()]
     return [*forms, Route("/oauth/revocations", guarded(revocations), methods=["GET"])]
 

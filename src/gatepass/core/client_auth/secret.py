@@ -10,9 +10,9 @@ from gatepass.clock import Clock
 from gatepass.core.credentials import SecretHasher
 from gatepass.core.directory import ClientDirectory, ClientEntry
 from gatepass.core.requests import OAuthRequest
-from gatepass.errors import InvalidClient, InvalidRequest
+from gatepass.errors import InvalidClient, InvalidRequest, OAuthError
 
-__all__ = ["ClientSecretBasic", "ClientSecretPost", "parse_basic"]
+__all__ = ["ClientSecretBasic", "ClientSecretPost", "named_client", "parse_basic"]
 
 _SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 
@@ -30,6 +30,19 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     if not sep:
         raise InvalidRequest("Malformed HTTP Basic credentials: no ':' separator")
     return unquote_plus(client_id), unquote_plus(secret)
+
+
+def named_client(request: OAuthRequest) -> str | None:
+    """The client id a request names in its body or Basic header: NOT authenticated (for audit
+    records and counters only)."""
+    value = request.get("client_id")
+    if value is None and request.authorization:
+        try:
+            basic = parse_basic(request.authorization)
+        except OAuthError:
+            basic = None
+        value = basic[0] if basic else None
+    return value
 
 
 class _SecretCheck:
