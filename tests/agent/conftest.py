@@ -113,6 +113,7 @@ class Stack:
 
     def agent(self, base_url: str = ISSUER, **kw: Any) -> AgentClient:
         kw.setdefault("max_wait", 3.0)
+        kw.setdefault("origins", [API])  # the protected API sits on its own origin
         client = AgentClient(base_url, async_http=self.http, **kw)
         self.agents.append(client)
         return client
