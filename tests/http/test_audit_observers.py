@@ -10,7 +10,6 @@ import pytest
 from gp_http_kit import Served
 from prometheus_client.parser import text_string_to_metric_families
 
-
 METRICS_TOKEN = "metrics-" + "m" * 32
 
 

@@ -16,10 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agent.conftest import free_port, resource_app, serve, settings
 from gatepass.agent import AgentClient
 from gatepass.http.app import create_app
-
-from agent.conftest import free_port, resource_app, serve, settings
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import asyncio
 import base64
 import secrets
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -211,10 +211,9 @@ async def _real_server(tmp_path: Path) -> AsyncIterator[tuple[str, Runtime]]:
         await task
 
 
-async def _until(check: Callable[[], Awaitable[bool]] | Callable[[], bool]) -> bool:
+async def _until(check: Callable[[], bool]) -> bool:
     for _ in range(100):  # bounded: 5 s
-        result = check()
-        if isinstance(result, bool) and result or not isinstance(result, bool) and await result:
+        if check():
             return True
         await asyncio.sleep(0.05)
     return False
