@@ -54,7 +54,8 @@ def resource_app(issuer: str, api: str, *, clock: FrozenClock | None = None,
     """A small protected API: read:projects, execute:deployments, a rate-limited path."""
     config = ResourceServerConfig(issuer=issuer, resource=api, token_endpoint=issuer + TOKEN_PATH,
                                   jwks_uri=issuer + "/.well-known/jwks.json",
-                                  scopes_supported=("read:projects", "execute:deployments"))
+                                  scopes_supported=("read:projects", "execute:deployments"),
+                                  revocation="none")
     verifier = TokenVerifier(config, clock=clock, http_client=http)
 
     @requires_scopes("read:projects")
