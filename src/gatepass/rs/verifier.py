@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from types import TracebackType
+from typing import Any
 
 import httpx
 
