@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Annotated, Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import httpx
@@ -201,7 +201,8 @@ def _fastapi(**options: Any) -> FastAPI:
     api = FastAPI(**options)
 
     @api.get("/projects")
-    async def projects(principal: Principal = Depends(require_scopes("read:projects"))) -> dict:
+    async def projects(
+            principal: Annotated[Principal, Depends(require_scopes("read:projects"))]) -> dict:
         return {"client_id": principal.client_id}
 
     return api

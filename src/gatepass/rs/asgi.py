@@ -13,6 +13,7 @@ so it answers 403 ``insufficient_scope``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 from urllib.parse import parse_qsl
 
 from gatepass.errors import InvalidRequest, MissingToken, OAuthError
@@ -117,7 +118,7 @@ class BearerAuthMiddleware:
         config: ResourceServerConfig | None = None,
         manage_lifespan: bool = True,
         serve_metadata: bool = True,
-        metadata_options: dict[str, object] | None = None,
+        metadata_options: dict[str, Any] | None = None,
     ) -> None:
         self.app, self.verifier = app, verifier
         self.config = config or verifier.config

@@ -69,7 +69,8 @@ def default_revocation_checker(
         return IntrospectionChecker(
             introspection, client_id=config.client_id, client_secret=config.client_secret,
             http_client=http_client, clock=clock)
-    raise ValueError(f"The issuer's metadata names no endpoint for revocation={config.revocation!r}")
+    raise ValueError(
+        f"The issuer's metadata names no endpoint for revocation={config.revocation!r}")
 
 
 _NEEDS_CREDENTIALS = (

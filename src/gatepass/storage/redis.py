@@ -110,7 +110,8 @@ class RedisRevocationStore:
                 batch = await self._redis.zrange(
                     self._by_revoked, after[0] if after else "-inf", "+inf", byscore=True,
                     withscores=True, offset=offset, num=limit)
-                for jti, at in zip(_names([m for m, _ in batch]), (s for _, s in batch),
+                pairs = cast("list[tuple[bytes | str, float]]", batch)
+                for jti, at in zip(_names([m for m, _ in pairs]), (s for _, s in pairs),
                                    strict=True):
                     if after is None or (float(at), jti) > after:
                         found.append((jti, float(at)))
