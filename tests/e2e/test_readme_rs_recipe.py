@@ -55,6 +55,15 @@ def _program(module: str) -> str:
     raise AssertionError(f"README names no python block run as uvicorn {module}:app")
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 @dataclass(frozen=True)
 class Served:
     issuer: str
@@ -82,12 +91,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             _wait_healthy(issuer, proc, log)
             yield Served(issuer, cwd, env, apis)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            _stop(proc)
 
 
 def _cli(served: Served, command: str) -> dict[str, str]:
@@ -186,12 +190,7 @@ def test_the_readme_api_refuses_a_revoked_token_within_one_second(
             fresh = {"Authorization": f"Bearer {_token(served, agent, api)}"}
             assert http.get("/projects", headers=fresh).status_code == 200
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        _stop(proc)
 
 
 def test_an_api_without_credentials_for_revocation_does_not_start(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from gatepass.core.introspection import INTROSPECT_SCOPE
-from gatepass.errors import InvalidRequest, OAuthError
+from gatepass.errors import InvalidRequest, UnauthorizedClient
 from gatepass.storage.base import RevocationStore
 
 if TYPE_CHECKING:
@@ -46,13 +46,6 @@ DEFAULT_PAGE = 500
 MAX_PAGE = 1000
 SETTLE_SECONDS = 5.0
 _MAX_CURSOR = 512
-
-
-class FeedForbidden(OAuthError):
-    """An authenticated client without ``gatepass:introspect`` (RFC 6749 §5.2 code, 403)."""
-
-    error = "unauthorized_client"
-    status = 403
 
 
 def encode_cursor(position: tuple[float, str]) -> str:
@@ -105,7 +98,7 @@ async def read_feed(server: AuthorizationServer, request: OAuthRequest,
     """Authenticate the resource server, then answer one page (``cursor``, ``limit``)."""
     entry = await server.authenticate_endpoint(request, "revocations")
     if FEED_SCOPE not in entry.client.allowed_scopes:
-        raise FeedForbidden(f"The revocation feed is for resource servers: the client needs "
-                            f"the {FEED_SCOPE} scope")
+        raise UnauthorizedClient(f"The revocation feed is for resource servers: the client "
+                                 f"needs the {FEED_SCOPE} scope", status=403)
     return await read_page(server.stores.revocations, query.get("cursor"),
                            _limit(query.get("limit")), server.clock.now())

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
+from gatepass.errors import OAuthError
 from gatepass.models import Principal
 from gatepass.rs._responses import Refusal, check_scopes, refusal
 from gatepass.rs.config import ResourceServerConfig
@@ -65,7 +66,7 @@ class SyncTokenVerifier:
         """``verify``, then every scope in ``scopes`` (403 ``InsufficientScope`` otherwise)."""
         return check_scopes(self.verify(authorization), scopes, self.config)
 
-    def refusal(self, err: Any, scopes: Sequence[str] = ()) -> Refusal:
+    def refusal(self, err: OAuthError, scopes: Sequence[str] = ()) -> Refusal:
         """The response for a refusal: ``.status``, ``.headers`` and ``.body`` (JSON bytes)."""
         return refusal(err, self.config, scopes or self.config.scopes_supported)
 
