@@ -66,16 +66,21 @@ def create_app(
     data: DemoData | None = None,
     clock: Clock | None = None,
     http_client: httpx.AsyncClient | None = None,
+    client_id: str | None = None,
+    client_secret: str | None = None,
 ) -> ASGIApp:
     """The MCP server at ``url`` (its resource identifier) for tokens of Gatepass ``issuer``.
 
     Keys come from the issuer's JWKS (``jwks_uri``, else discovered from its RFC 8414 metadata).
+    With ``client_id``/``client_secret`` (a client allowed ``gatepass:introspect``) revoked
+    tokens are refused (``gatepass.rs`` revocation checks); without, they pass until ``exp``.
     """
     issuer = issuer.rstrip("/")
     config = ResourceServerConfig(
         issuer, url, jwks_uri=jwks_uri, scopes_supported=(base_scope,),
         token_endpoint=token_endpoint or issuer + "/oauth/token",
-        scope_implications=DEMO_IMPLICATIONS,
+        scope_implications=DEMO_IMPLICATIONS, client_id=client_id, client_secret=client_secret,
+        revocation="auto" if client_id and client_secret else "none",
     )  # fmt: skip
     verifier = TokenVerifier(config, clock=clock, http_client=http_client)
     server: MCPServer = MCPServer("gatepass-demo", title="Gatepass demo MCP server",
@@ -103,6 +108,11 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                                       "(default: http://HOST:PORT/mcp)")
     parser.add_argument("--base-scope", default=BASE_SCOPE,
                         help="scope the 401 challenge asks for (default: %(default)s)")
+    parser.add_argument("--client-id", default=os.environ.get("GATEPASS_RS_CLIENT_ID"),
+                        help="resource-server client (gatepass:introspect) for revocation "
+                             "checks (default: $GATEPASS_RS_CLIENT_ID)")
+    parser.add_argument("--client-secret", default=os.environ.get("GATEPASS_RS_CLIENT_SECRET"),
+                        help="its secret (default: $GATEPASS_RS_CLIENT_SECRET)")
     return parser.parse_args(argv)
 
 
@@ -119,5 +129,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "MCP endpoint %s (token audience), authorization server %s\n"
         "The authorization server must allow this resource: GATEPASS_RESOURCES='[\"%s\"]' or "
         "`gatepass clients create ... --resource %s`", url, args.issuer, url, url)
-    app = create_app(args.issuer, url, base_scope=args.base_scope)
+    if not args.client_id:
+        logging.getLogger("examples.mcp_server").warning(
+            "No --client-id: revoked tokens are accepted until they expire")
+    app = create_app(args.issuer, url, base_scope=args.base_scope, client_id=args.client_id,
+                     client_secret=args.client_secret)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)

@@ -261,6 +261,10 @@ class Settings(BaseSettings):
         default_factory=AgentSettings, description="Agent self-registration and trust"
     )
     log_level: LogLevel = Field("INFO", description="Log level of the server process (JSON lines)")
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token that `GET /metrics` requires; unset, /metrics answers "
+        "404 outside development mode"
+    )
 
     @field_validator("key_encryption_keys")
     @classmethod

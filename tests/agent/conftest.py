@@ -54,7 +54,8 @@ def resource_app(issuer: str, api: str, *, clock: FrozenClock | None = None,
     """A small protected API: read:projects, execute:deployments, a rate-limited path."""
     config = ResourceServerConfig(issuer=issuer, resource=api, token_endpoint=issuer + TOKEN_PATH,
                                   jwks_uri=issuer + "/.well-known/jwks.json",
-                                  scopes_supported=("read:projects", "execute:deployments"))
+                                  scopes_supported=("read:projects", "execute:deployments"),
+                                  revocation="none")
     verifier = TokenVerifier(config, clock=clock, http_client=http)
 
     @requires_scopes("read:projects")
@@ -113,6 +114,7 @@ class Stack:
 
     def agent(self, base_url: str = ISSUER, **kw: Any) -> AgentClient:
         kw.setdefault("max_wait", 3.0)
+        kw.setdefault("origins", [API])  # the protected API sits on its own origin
         client = AgentClient(base_url, async_http=self.http, **kw)
         self.agents.append(client)
         return client

@@ -238,7 +238,7 @@ async def test_a_resource_trusting_another_issuer_is_refused(stack: StackFactory
 
     async with stack() as s:
         s.router.mount(foreign, app)
-        agent = await s.registered()
+        agent = await s.registered(origins=[API, foreign])  # told to use it: it still refuses
         with pytest.raises(DiscoveryError) as caught:
             await s.http.get(foreign + "/data", auth=agent)
     assert caught.value.error == "foreign_resource"
@@ -247,7 +247,7 @@ async def test_a_resource_trusting_another_issuer_is_refused(stack: StackFactory
 async def test_one_http_client_can_carry_the_agent_as_its_auth(stack: StackFactory) -> None:
     """The agent's own token requests never go through the client's auth (no recursion)."""
     async with stack() as s, httpx.AsyncClient(transport=s.router) as http:
-        agent = AgentClient(ISSUER, async_http=http)
+        agent = AgentClient(ISSUER, async_http=http, origins=[API])
         http.auth = agent
         await agent.aregister("shared", "read:projects", accept_tos=True)
         response = await http.get(API + "/projects")

@@ -75,7 +75,8 @@ def test_cli_and_sync_client_never_print_secrets(
                               "--credentials", str(path)])
     assert denied.exit_code == 1 and "execute:deployments" in denied.stderr
 
-    with AgentClient(issuer, credentials=creds) as agent, httpx.Client(auth=agent) as http:
+    with AgentClient(issuer, credentials=creds, origins=[api]) as agent, \
+            httpx.Client(auth=agent) as http:
         assert http.get(f"{api}/projects").status_code == 200
         with pytest.raises(InsufficientScopeError) as caught:
             http.post(f"{api}/deployments", json={})

@@ -46,7 +46,8 @@ async def api(h: Harness) -> AsyncIterator[httpx.AsyncClient]:
     """The guide's API at ``https://api.example.com``, trusting our issuer's JWKS."""
     as_http = httpx.AsyncClient(transport=httpx.ASGITransport(app=h.app), base_url=ISSUER)
     verifier = TokenVerifier(ResourceServerConfig(issuer=ISSUER, resource=API,
-                                                  jwks_uri=ISSUER + "/.well-known/jwks.json"),
+                                                  jwks_uri=ISSUER + "/.well-known/jwks.json",
+                                                  revocation="none"),
                              http_client=as_http)
     inner = Starlette(routes=[
         Route("/api/projects", require_scopes("read:projects")(request_response(projects))),

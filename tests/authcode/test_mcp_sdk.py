@@ -76,7 +76,7 @@ def _resource_app(issuer: str, mcp_url: str, cimd_url: str) -> Any:
         }, headers={"Cache-Control": "max-age=60"})
 
     config = ResourceServerConfig(issuer=issuer, resource=mcp_url, scopes_supported=(
-        "read:projects",), jwks_uri=issuer + "/.well-known/jwks.json")
+        "read:projects",), jwks_uri=issuer + "/.well-known/jwks.json", revocation="none")
     app = Starlette(routes=[Route("/mcp", mcp), Route("/clients/agent.json", client_document)])
     guarded = BearerAuthMiddleware(app, TokenVerifier(config), protected_paths=["/mcp"])
     return ProtectedResourceMetadata(config, guarded)

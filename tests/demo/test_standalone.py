@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from gatepass.clock import FrozenClock
 from gatepass.demo import create_demo_api, demo_parts
-from gatepass.rs import ResourceServerConfig, declared_scopes
+from gatepass.rs import MemoryRevocationList, ResourceServerConfig, declared_scopes
 from gatepass.rs.fastapi import require_scopes
 from gatepass.rs.jwks_cache import JWKSCache
 
@@ -26,7 +26,10 @@ API = "https://api.example.com"
 async def api_and_server(serve: ServeFactory) -> AsyncIterator[tuple[httpx.AsyncClient, Gatepass]]:
     """The demo API at ``API`` (its own process in real life) trusting the server over HTTP."""
     async with serve(resources=[API]) as gp:
-        app = create_demo_api(ISSUER, API, http_client=gp.http)
+        created = await gp.runtime.admin.create_client("demo-api", "gatepass:introspect")
+        assert created.secret is not None  # its own client: revocation checks by default
+        app = create_demo_api(ISSUER, API, http_client=gp.http,
+                              client_id=created.client.client_id, client_secret=created.secret)
         async with LifespanManager(app) as manager, httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=manager.app), base_url=API) as api:
             yield api, gp
@@ -50,7 +53,8 @@ async def test_separate_resource_server_fetches_keys_over_http(
 
 
 async def test_rate_limiting_can_be_left_out() -> None:
-    app = create_demo_api(ISSUER, API, rate_limit=False, jwks_uri=ISSUER + "/jwks")
+    app = create_demo_api(ISSUER, API, rate_limit=False, jwks_uri=ISSUER + "/jwks",
+                          revocation=MemoryRevocationList())
     assert demo_parts(app).limiter is None
     async with LifespanManager(app) as manager, httpx.AsyncClient(
             transport=httpx.ASGITransport(app=manager.app), base_url=API) as api:

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 
 import pytest
 from gp_http_kit import Served
 from prometheus_client.parser import text_string_to_metric_families
 
+METRICS_TOKEN = "metrics-" + "m" * 32
+
+
+@pytest.fixture
+async def served(serve: Callable[..., AbstractAsyncContextManager[Served]]
+                 ) -> AsyncIterator[Served]:
+    async with serve(metrics_token=METRICS_TOKEN) as s:
+        yield s
+
 
 async def samples(s: Served) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    resp = await s.client.get("/metrics")
+    resp = await s.client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert resp.status_code == 200
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
             for family in text_string_to_metric_families(resp.text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from gp_http_kit import ISSUER, Served, unverified_claims
+from gp_http_kit import ISSUER, Served, basic, unverified_claims
 
 from gatepass.storage.memory import open_memory_stores
 from gp_doubles import FailingStore
@@ -95,7 +95,9 @@ async def test_rfc7009_s2_2_revocation_answers_200_and_token_goes_inactive(serve
     assert resp.headers["cache-control"] == "no-store"
     assert resp.json() == {}
     assert (await introspect(served, (cid, secret), token)).json() == INACTIVE
-    feed = await served.client.get("/oauth/revocations")
+    rs_id, rs_secret = await served.secret_client("gatepass:introspect")
+    feed = await served.client.get("/oauth/revocations",
+                                   headers={"Authorization": basic(rs_id, rs_secret)})
     assert {"jti": unverified_claims(token)["jti"],
             "exp": unverified_claims(token)["exp"]} in feed.json()["revoked"]
 

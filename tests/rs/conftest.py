@@ -184,6 +184,7 @@ def config() -> ResourceServerConfig:
         token_endpoint=TOKEN_ENDPOINT,
         scope_implications={"write:projects": ("read:projects",)},
         scopes_supported=("read:projects", "write:projects"),
+        revocation="none",  # checkers are given explicitly where a test needs one
     )
 
 

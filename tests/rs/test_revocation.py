@@ -227,28 +227,27 @@ async def _whoami(request: Request) -> Response:
 
 
 class Feed:
-    """A fake ``GET /oauth/revocations`` with ETag / If-None-Match."""
+    """A stand-in ``GET /oauth/revocations`` paging by cursor (the position in ``entries``);
+    the real feed is exercised in ``tests/security/test_11_feed_and_metrics.py``."""
 
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
-        self.seen_etags: list[str | None] = []
+        self.seen: list[tuple[str | None, str | None]] = []  # (cursor, Authorization)
         self.status = 200
         self.body: bytes | None = None
 
-    @property
-    def etag(self) -> str:
-        return f'"{len(self.entries)}"'
-
     def app(self) -> Starlette:
         async def revocations(request: Request) -> Response:
-            self.seen_etags.append(request.headers.get("if-none-match"))
+            cursor = request.query_params.get("cursor")
+            self.seen.append((cursor, request.headers.get("authorization")))
             if self.status != 200:
                 return Response(status_code=self.status)
             if self.body is not None:
                 return Response(self.body, media_type="application/json")
-            if request.headers.get("if-none-match") == self.etag:
-                return Response(status_code=304, headers={"ETag": self.etag})
-            return JSONResponse({"revoked": self.entries}, headers={"ETag": self.etag})
+            start, limit = int(cursor or 0), int(request.query_params["limit"])
+            page = self.entries[start:start + limit]
+            return JSONResponse({"revoked": page, "next_cursor": str(start + len(page)),
+                                 "has_more": start + limit < len(self.entries)})
 
         return Starlette(routes=[Route("/oauth/revocations", revocations)])
 
@@ -264,17 +263,21 @@ async def feed_http(feed: Feed) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def test_feed_poll_uses_etag_and_merges(feed: Feed, feed_http: httpx.AsyncClient) -> None:
-    checker = FeedRevocationChecker(ISSUER, http_client=feed_http, clock=FrozenClock(NOW))
+async def test_feed_poll_follows_the_cursor_and_merges(
+        feed: Feed, feed_http: httpx.AsyncClient) -> None:
+    checker = FeedRevocationChecker(ISSUER, http_client=feed_http, clock=FrozenClock(NOW),
+                                    client_id="rs", client_secret="s3cret", page_size=2)
     assert checker.url == f"{ISSUER}/oauth/revocations"
-    feed.entries = [{"jti": "a", "exp": NOW + 60}, {"jti": "bad"}]
+    feed.entries = [{"jti": "a", "exp": NOW + 60}, {"jti": "bad"}, {"jti": "c", "exp": NOW + 60}]
     assert await checker.poll() is True
-    assert await checker.is_revoked("a") and not await checker.is_revoked("bad")
-    assert await checker.poll() is False  # 304
-    feed.entries = [{"jti": "b", "exp": NOW + 60}]  # "a" dropped by the server: kept until exp
+    assert await checker.is_revoked("a") and await checker.is_revoked("c")
+    assert not await checker.is_revoked("bad")
+    assert await checker.poll() is False  # nothing after the cursor
+    feed.entries.append({"jti": "b", "exp": NOW + 60})
     assert await checker.poll() is True
     assert await checker.is_revoked("a") and await checker.is_revoked("b")
-    assert feed.seen_etags == [None, '"2"', '"2"']
+    assert [c for c, _ in feed.seen] == [None, "2", "3", "3"]
+    assert {a for _, a in feed.seen} == {"Basic cnM6czNjcmV0"}  # client_secret_basic
 
 
 @pytest.mark.parametrize("problem", ["status", "body"])
@@ -318,10 +321,10 @@ async def test_feed_background_polling_propagates(
             await verifier.verify(token)
 
 
-async def test_feed_checker_owns_its_client() -> None:
+async def test_feed_checker_owns_its_client_and_fails_closed_at_start() -> None:
     checker = FeedRevocationChecker("http://127.0.0.1:9", interval=60)
-    await checker.start()  # the first poll fails (nothing listens), start still succeeds
-    await checker.stop()
+    with pytest.raises(httpx.TransportError):
+        await checker.start()  # the first read fails (nothing listens): start refuses
     assert checker._http is None
 
 
@@ -457,7 +460,7 @@ async def test_feed_start_is_idempotent(feed: Feed, feed_http: httpx.AsyncClient
     checker = FeedRevocationChecker(ISSUER, http_client=feed_http, interval=60)
     await checker.start()
     await checker.start()
-    assert len(feed.seen_etags) == 1
+    assert len(feed.seen) == 1
     await checker.stop()
     assert not feed_http.is_closed  # an injected client is left open
 

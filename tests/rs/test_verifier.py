@@ -78,7 +78,8 @@ async def test_rfc9864_ed25519_alg_allowed_by_default_refused_when_not_listed(
     token = mint(alg="Ed25519")  # what a Gatepass server with an Ed25519 key signs
     assert (await verifier.verify(token)).client_id == "agent-123"
     refusing = TokenVerifier(
-        ResourceServerConfig(issuer=ISSUER, resource=RESOURCE, algorithms=("ES256", "EdDSA")),
+        ResourceServerConfig(issuer=ISSUER, resource=RESOURCE, algorithms=("ES256", "EdDSA"),
+                             revocation="none"),
         clock=clock,
         http_client=issuer_http,
     )

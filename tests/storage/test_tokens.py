@@ -39,6 +39,21 @@ async def test_revoked_since_filters_and_orders_oldest_first(token_stores: Token
     assert await store.revoked_since(now + 21) == []
 
 
+async def test_revoked_page_resumes_strictly_after_the_position(
+        token_stores: TokenStores) -> None:
+    """Pages in (revoked_at, jti) order; ties on revoked_at are split by jti, none lost."""
+    store, now = token_stores.revocations, time.time()
+    for jti, at in [("e", now + 2), ("b", now + 1), ("a", now + 1), ("d", now + 1), ("c", now)]:
+        await store.revoke(jti, now + 600, revoked_at=at)
+    order = [("c", now + 600, now), ("a", now + 600, now + 1), ("b", now + 600, now + 1),
+             ("d", now + 600, now + 1), ("e", now + 600, now + 2)]
+    assert await store.revoked_page(None, 10) == order
+    assert await store.revoked_page(None, 2) == order[:2]
+    assert await store.revoked_page((now + 1, "a"), 2) == order[2:4]
+    assert await store.revoked_page((now + 1, "d"), 2) == order[4:]
+    assert await store.revoked_page((now + 2, "e"), 2) == []
+
+
 async def test_purge_expired(token_stores: TokenStores) -> None:
     store, now = token_stores.revocations, time.time()
     await store.revoke("short", now + 10, revoked_at=now)

@@ -10,6 +10,9 @@
 
 Error bodies are read only for those statuses, so successful responses may stream. Tokens are
 fetched with the sync client in ``sync_auth_flow`` and the async one in ``async_auth_flow``.
+
+A token is attached only where the source ``allows`` it (``AgentClient``: the origins it is
+configured for); any other request is sent as it is, with no ``Authorization`` header.
 """
 
 from __future__ import annotations
@@ -34,7 +37,10 @@ _READ = frozenset({400, 401, 402, 403, 429})
 
 
 class TokenSource(Protocol):
-    """Where ``AgentAuth`` gets tokens. ``stale`` is the value the API just refused."""
+    """Where ``AgentAuth`` gets tokens. ``stale`` is the value the API just refused; ``allows``
+    says whether a request to ``url`` may carry a token at all."""
+
+    def allows(self, url: httpx.URL) -> bool: ...
 
     def token_for(self, url: httpx.URL, scopes: tuple[str, ...], stale: AccessToken | None,
                   challenge: dict[str, str]) -> AccessToken: ...
@@ -91,6 +97,9 @@ class AgentAuth(httpx.Auth):
 
     def sync_auth_flow(self, request: httpx.Request
                        ) -> Generator[httpx.Request, httpx.Response, None]:
+        if not self._source.allows(request.url):
+            yield request
+            return
         token = self._source.token_for(request.url, self.scopes, None, {})
         response = yield self._authorize(request, token)
         renewed, waited = False, 0
@@ -111,6 +120,9 @@ class AgentAuth(httpx.Auth):
 
     async def async_auth_flow(self, request: httpx.Request
                               ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if not self._source.allows(request.url):
+            yield request
+            return
         token = await self._source.atoken_for(request.url, self.scopes, None, {})
         response = yield self._authorize(request, token)
         renewed, waited = False, 0

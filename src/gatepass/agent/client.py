@@ -3,7 +3,10 @@
 Every protocol step is a flow (see ``_flow``) run by a sync ``httpx.Client`` or an async
 ``httpx.AsyncClient`` (created on first use unless given; redirects are never followed, so
 credentials never travel to another host). Tokens are cached per (scopes, resource) and
-renewed ``renew_before`` seconds before they expire. The client is itself an ``httpx.Auth``.
+renewed ``renew_before`` seconds before they expire. The client is itself an ``httpx.Auth``;
+it attaches tokens only to the origins it is configured for (``allows``): ``base_url``'s, the
+issuer's, ``resource``'s, the ``origins`` listed, and resources learned from their challenges,
+and over plain http only to loopback hosts.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from gatepass.agent.discovery import (
     ResourceMetadata,
     ServerMetadata,
     discover_flow,
+    is_loopback,
     origin,
     resource_flow,
 )
@@ -61,8 +65,9 @@ class AgentClient(AgentAuth):
                  http: httpx.Client | None = None, async_http: httpx.AsyncClient | None = None,
                  clock: Clock | None = None, renew_before: float = 60.0,
                  max_wait: float = 30.0, max_retries: int = 2, timeout: float = 10.0,
-                 insecure: bool = False) -> None:
+                 insecure: bool = False, origins: Sequence[str] = ()) -> None:
         super().__init__(self, scopes=scopes, max_wait=max_wait, max_retries=max_retries)
+        self.origins = frozenset(origin(o) for o in origins)
         self.base_url = base_url.rstrip("/")
         self.credentials_path = Path(credentials_path) if credentials_path else None
         if credentials is None and self.credentials_path and self.credentials_path.exists():
@@ -245,6 +250,19 @@ class AgentClient(AgentAuth):
             raise DiscoveryError(f"{origin(str(url))} trusts {trusted}, not "
                                  f"{self.credentials.issuer}", error="foreign_resource")
         self._resources[origin(found.resource)] = found.resource
+
+    def allows(self, url: httpx.URL) -> bool:
+        """Whether a request to ``url`` may carry this agent's token: an origin it is configured
+        for, over https, or over http to a loopback host."""
+        if url.scheme != "https" and not (url.scheme == "http" and is_loopback(url.host)):
+            return False
+        wanted = origin(str(url))
+        configured = {origin(self.base_url), *self.origins, *self._resources}
+        if self.resource:
+            configured.add(origin(self.resource))
+        if self._credentials is not None:
+            configured.add(origin(self._credentials.issuer))
+        return wanted in configured
 
     def _resource_for(self, url: httpx.URL) -> str | None:
         return self._resources.get(origin(str(url)), self.resource)

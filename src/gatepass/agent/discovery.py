@@ -21,7 +21,8 @@ import httpx
 from gatepass.agent._flow import Flow, bearer_challenge, json_object, parse_challenges
 from gatepass.agent.errors import DiscoveryError
 
-__all__ = ["ResourceMetadata", "ServerMetadata", "check_url", "discover_flow", "metadata_flow",
+__all__ = ["ResourceMetadata", "ServerMetadata", "check_url", "discover_flow", "is_loopback",
+           "metadata_flow",
            "origin", "parse_challenges", "resource_flow", "well_known_url"]
 
 _ACCEPT = {"Accept": "application/json"}
@@ -54,12 +55,22 @@ class ResourceMetadata:
 
 
 def origin(url: str) -> str:
-    """``scheme://host[:port]`` in lower case."""
+    """``scheme://host[:port]`` in lower case, without credentials or a default port."""
     parts = urlsplit(url)
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"https": 443, "http": 80}.get(scheme)
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP address (brackets of an IPv6 literal allowed)."""
+    host = host.strip("[]").lower()
     if host == "localhost":
         return True
     try:
@@ -71,7 +82,7 @@ def _loopback(host: str) -> bool:
 def check_url(url: str, *, insecure: bool = False, what: str = "URL") -> str:
     """``url`` if it is absolute https (or http on loopback / when ``insecure``)."""
     parts = urlsplit(url)
-    plain_ok = insecure or _loopback((parts.hostname or "").lower())
+    plain_ok = insecure or is_loopback((parts.hostname or "").lower())
     secure = parts.scheme == "https" or (parts.scheme == "http" and plain_ok)
     if secure and parts.hostname and not parts.fragment:
         return url

@@ -133,12 +133,13 @@ def register(
         err.print(f"  restricted: {escape(scope_name)} ({escape(reason)})")
 
 
-def _client(credentials: Path | None, insecure: bool, scope: str | None) -> AgentClient:
+def _client(credentials: Path | None, insecure: bool, scope: str | None,
+            origins: tuple[str, ...] = ()) -> AgentClient:
     path = credentials or default_credentials_path()
     with _errors():
         creds = load_credentials(path)
     return AgentClient(creds.issuer, credentials=creds, insecure=insecure,
-                       scopes=scope.split() if scope else ())
+                       scopes=scope.split() if scope else (), origins=origins)
 
 
 @agent.command()
@@ -175,8 +176,8 @@ def call(
     except ValueError as exc:
         err.print(f"[red]--data is not JSON[/red]: {escape(str(exc))}")
         raise typer.Exit(2) from None
-    with _errors(), _client(credentials, insecure, scope) as client, \
-            httpx.Client(auth=client, timeout=timeout) as http:
+    with _errors(), _client(credentials, insecure, scope, (url,)) as client, \
+            httpx.Client(auth=client, timeout=timeout) as http:  # the URL named: its origin
         response = http.request(method.upper(), url, json=body)
     err.print(f"HTTP {response.status_code} {escape(response.reason_phrase)}")
     typer.echo(response.text)

@@ -12,6 +12,7 @@ from typing import Any
 
 from gatepass.core.authorize import AUTHORIZE_PATH
 from gatepass.core.config import ServerConfig
+from gatepass.core.revocation_feed import REVOCATION_FEED_PATH
 
 __all__ = ["build_llms_txt", "build_metadata"]
 
@@ -45,6 +46,7 @@ def build_metadata(
         "introspection_endpoint_auth_methods_supported": list(introspection_auth_methods),
         "revocation_endpoint": base + config.revocation_path,
         "revocation_endpoint_auth_methods_supported": list(revocation_auth_methods),
+        "revocation_feed_endpoint": base + REVOCATION_FEED_PATH,  # Gatepass extension
         "access_token_signing_alg_values_supported": list(signing_algs),
         "resource_indicators_supported": True,
     }

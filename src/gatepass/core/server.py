@@ -82,6 +82,7 @@ class AuthorizationServer:
             "introspect": ClientAuthenticator(confidential),
             "revoke": ClientAuthenticator((*confidential, NoneAuth(self.resolver, grants=None))),
         }
+        self.endpoint_auth["revocations"] = self.endpoint_auth["introspect"]  # the feed
         grant_tokens = GrantTokens(self)
         grants: Sequence[GrantHandler] = (
             ClientCredentialsGrant(config, self.issuer),
@@ -116,6 +117,10 @@ class AuthorizationServer:
             signing_algs=[self.keyring.alg],
             client_id_metadata_documents=self.resolver.cimd_enabled,
         )
+
+    async def authenticate_endpoint(self, request: OAuthRequest, endpoint: str) -> ClientEntry:
+        """The client calling ``endpoint`` (a key of ``endpoint_auth``); refusals are audited."""
+        return await self._authenticate(request, endpoint)
 
     async def _authenticate(self, request: OAuthRequest, endpoint: str) -> ClientEntry:
         try:

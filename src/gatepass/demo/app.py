@@ -94,12 +94,15 @@ def create_demo_api(
     ``config_options`` go to ``ResourceServerConfig`` (``algorithms``, ``jwks_uri``, ``leeway``,
     ``cache_size``, more ``scope_implications`` ...). Keys come from the issuer's JWKS over HTTP,
     or from ``jwks_source`` in-process. Without ``limiter`` a memory limiter is made (and closed
-    by the app's lifespan); ``rate_limit=False`` leaves rate limiting out.
+    by the app's lifespan); ``rate_limit=False`` leaves rate limiting out. Without a
+    ``revocation`` checker, revocation is checked as ``gatepass.rs`` does by default, so
+    ``config_options`` must give ``client_id`` and ``client_secret`` (``gatepass:introspect``).
     """
     clock = clock or SystemClock()
     config = _config(issuer, resource, dict(config_options))
     jwks = JWKSCache(config, clock=clock, http_client=http_client, source=jwks_source)
-    verifier = TokenVerifier(config, clock=clock, revocation=revocation, jwks=jwks)
+    verifier = TokenVerifier(config, clock=clock, revocation=revocation, jwks=jwks,
+                             http_client=http_client)
     owned = limiter is None and rate_limit
     limiter = (limiter or Limiter("memory://")) if rate_limit else None
     public = (f"{prefix}/docs", f"{prefix}/openapi.json")
@@ -127,7 +130,7 @@ def create_demo_api(
         app.add_middleware(RateLimitMiddleware, limiter=limiter,
                            policy=policy or Policy(upgrade_url=upgrade_url), classify=classify)
     app.add_middleware(BearerAuthMiddleware, verifier=verifier, protected_paths=(prefix + "/",),
-                       exempt=_exempt(public))  # fmt: skip
+                       exempt=_exempt(public), serve_metadata=False)  # its own document, below
     return app
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
@@ -21,6 +22,7 @@ from gatepass.clock import Clock
 from gatepass.core.authorize import AUTHORIZE_PATH
 from gatepass.core.billing import BillingGate
 from gatepass.demo.embedded import EmbeddedDemo
+from gatepass.errors import InvalidToken
 from gatepass.http.api import API_PREFIX, api_app
 from gatepass.http.authorize import authorize_routes
 from gatepass.http.billing import WebhookBillingGate
@@ -32,7 +34,7 @@ from gatepass.http.oauth import FastLane, fast_endpoints, oauth_routes
 from gatepass.http.oauth_gates import SourceGates
 from gatepass.http.prefix import IssuerPathMiddleware
 from gatepass.http.registration import registration_routes, terms_routes
-from gatepass.http.responses import json_response
+from gatepass.http.responses import error_response, json_response
 from gatepass.http.session import session_middleware
 from gatepass.http.wellknown import wellknown_routes
 from gatepass.jobs import Periodic
@@ -201,7 +203,21 @@ def _routes(runtime: Runtime, settings: Settings, metrics: Metrics) -> list[Rout
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})
 
+    expected = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+
     async def prometheus(request: Request) -> Response:
+        """Public only in development; else only with ``Authorization: Bearer <metrics_token>``
+        (a wrong one is 401 after a constant-time comparison), and 404 when none is set."""
+        if expected is None and not settings.development:
+            raise HTTPException(404)
+        if expected is not None:
+            given = request.headers.get("authorization", "")
+            scheme, _, token = given.partition(" ")
+            if not (scheme.lower() == "bearer"
+                    and hmac.compare_digest(token.strip().encode(), expected.encode())):
+                return error_response(InvalidToken(
+                    "GET /metrics needs Authorization: Bearer <metrics_token>",
+                    status=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'}))
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     server = runtime.server

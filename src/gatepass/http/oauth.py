@@ -6,7 +6,6 @@ The form endpoints are raw ASGI apps (no Request/Response objects on the token p
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,6 +17,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gatepass.core.requests import OAuthRequest
+from gatepass.core.revocation_feed import REVOCATION_FEED_PATH, read_feed
 from gatepass.core.server import AuthorizationServer
 from gatepass.errors import InvalidClient, OAuthError, ServerError, TemporarilyUnavailable
 from gatepass.http.forms import read_oauth_scope
@@ -133,19 +133,17 @@ def oauth_routes(server: AuthorizationServer, max_body: int,
 
     forms = [Route(path, FormEndpoint(call, max_body, gates), methods=["GET", "POST"])
              for path, call in form_endpoints(server).items()]
-    return [*forms, Route("/oauth/revocations", guarded(revocations), methods=["GET"])]
+    return [*forms, Route(REVOCATION_FEED_PATH, guarded(revocations), methods=["GET"])]
 
 
 async def _revocation_feed(server: AuthorizationServer, request: Request) -> Response:
-    """Unexpired revoked ``jti`` values, for resource servers that pull (ETag / 304)."""
-    now = server.clock.now()
-    rows = await server.stores.revocations.revoked_since(0)
-    items: list[dict[str, Any]] = [{"jti": j, "exp": e} for j, e in rows if e > now]
-    digest = hashlib.sha256(" ".join(i["jti"] for i in items).encode()).hexdigest()[:16]
-    etag = f'"{len(items)}-{digest}"'
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers={"ETag": etag})
-    return json_response({"revoked": items}, headers={"ETag": etag})
+    """The paged revocation feed (``gatepass.core.revocation_feed``), for resource servers that
+    pull; the caller authenticates as at the introspection endpoint."""
+    client = request.client
+    oauth = OAuthRequest(form={}, authorization=request.headers.get("authorization"),
+                         remote_addr=client.host if client else None)
+    query = dict(request.query_params)
+    return json_response(await read_feed(server, oauth, query))
 
 
 class FastLane:

@@ -18,12 +18,13 @@ import httpx
 from gatepass.clock import Clock, SystemClock
 from gatepass.errors import TemporarilyUnavailable
 
-__all__ = ["IntrospectionChecker"]
+__all__ = ["IntrospectionChecker", "basic_authorization"]
 
 _log = logging.getLogger(__name__)
 
 
-def _basic(client_id: str, client_secret: str) -> str:
+def basic_authorization(client_id: str, client_secret: str) -> str:
+    """The ``client_secret_basic`` header value (RFC 6749 §2.3.1)."""
     raw = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
@@ -44,7 +45,7 @@ class IntrospectionChecker:
         fail_closed: bool = True,
     ) -> None:
         self.endpoint = endpoint
-        self._authorization = _basic(client_id, client_secret)
+        self._authorization = basic_authorization(client_id, client_secret)
         self._http, self._owns_http = http_client, http_client is None
         self._clock: Clock = clock or SystemClock()
         self._ttl, self._max, self._fail_closed = cache_ttl, max_entries, fail_closed

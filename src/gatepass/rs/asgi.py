@@ -5,12 +5,15 @@ the ``Principal`` at ``scope["gatepass.principal"]``; ``scope["auth"]`` and ``sc
 filled the way Starlette's ``request.auth`` / ``request.user`` (and ``@requires``) expect. An
 ``access_token`` in the query string or in a form body is refused with 400 ``invalid_request``
 (RFC 6750 §2.2-2.3 methods are not supported; §3.1). It also starts and stops the verifier from
-the ASGI lifespan. ``require_scopes`` wraps an ASGI app so it answers 403 ``insufficient_scope``.
+the ASGI lifespan, and serves the RFC 9728 metadata document where its 401 challenges point
+(``resource_metadata``), unless ``serve_metadata=False``. ``require_scopes`` wraps an ASGI app
+so it answers 403 ``insufficient_scope``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 from urllib.parse import parse_qsl
 
 from gatepass.errors import InvalidRequest, MissingToken, OAuthError
@@ -18,6 +21,7 @@ from gatepass.models import Principal
 from gatepass.rs._responses import check_scopes, refusal, send_refusal
 from gatepass.rs._types import ASGIApp, Message, Receive, Scope, Send
 from gatepass.rs.config import ResourceServerConfig
+from gatepass.rs.metadata import ProtectedResourceMetadata, local_metadata_paths
 from gatepass.rs.verifier import TokenVerifier
 from gatepass.scopes import expand_implied
 
@@ -98,7 +102,10 @@ class BearerAuthMiddleware:
     """Authenticates requests on protected paths; everything else passes through anonymous.
 
     ``protected_paths`` lists path prefixes to protect (default: every path); ``exempt`` is a
-    predicate on the path that wins over it (default: ``/.well-known/`` stays public).
+    predicate on the path that wins over it (default: ``/.well-known/`` stays public). The
+    metadata document (RFC 9728 §3) is answered at ``config.metadata_url``'s path, and at the
+    resource's well-known paths, with the scopes ``app``'s routes declare (``metadata_options``
+    go to ``ProtectedResourceMetadata``, e.g. ``resource_name``).
     """
 
     def __init__(
@@ -110,9 +117,16 @@ class BearerAuthMiddleware:
         exempt: Callable[[str], bool] | None = None,
         config: ResourceServerConfig | None = None,
         manage_lifespan: bool = True,
+        serve_metadata: bool = True,
+        metadata_options: dict[str, Any] | None = None,
     ) -> None:
         self.app, self.verifier = app, verifier
         self.config = config or verifier.config
+        self.metadata: ProtectedResourceMetadata | None = None
+        if serve_metadata:
+            self.metadata = ProtectedResourceMetadata(
+                self.config, scopes_from=app, paths=local_metadata_paths(self.config),
+                **(metadata_options or {}))
         self._prefixes = tuple(protected_paths) if protected_paths is not None else ("/",)
         self._exempt = exempt or (lambda path: path.startswith("/.well-known/"))
         self._manage_lifespan = manage_lifespan
@@ -130,6 +144,10 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         scope[CONFIG_KEY] = self.config
+        metadata = self.metadata
+        if metadata is not None and kind == "http" and scope["path"] in metadata.paths:
+            await metadata(scope, receive, send)
+            return
         if not self.protects(scope["path"]):
             scope.setdefault("auth", Credentials())
             scope.setdefault("user", AnonymousUser())

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["ASYMMETRIC_ALGORITHMS", "ResourceServerConfig", "well_known_url"]
+__all__ = ["ASYMMETRIC_ALGORITHMS", "REVOCATION_MODES", "ResourceServerConfig", "well_known_url"]
+
+#: How revoked tokens are found (``ResourceServerConfig.revocation``).
+REVOCATION_MODES = ("auto", "feed", "introspection", "none")
 
 #: Every JWS algorithm the toolkit can verify. No ``none``, no MAC (``HS*``) algorithm.
 ASYMMETRIC_ALGORITHMS: frozenset[str] = frozenset(
@@ -40,6 +43,13 @@ class ResourceServerConfig:
     ``read:projects``). ``scopes_supported`` seeds the RFC 9728 document and the 401 challenge.
     The default ``algorithms`` cover every algorithm a Gatepass server signs with: ES256, RS256
     and Ed25519 (RFC 9864's name), plus the deprecated ``EdDSA`` name other issuers still send.
+
+    ``revocation`` says how revoked tokens are found when no checker is given to the verifier:
+    ``"auto"`` (the default) reads the issuer's RFC 8414 metadata and follows its
+    ``revocation_feed_endpoint``, else asks its ``introspection_endpoint`` (RFC 7662);
+    ``"feed"`` and ``"introspection"`` insist on one; ``"none"`` checks nothing (tokens stay
+    valid until ``exp`` after a revocation). Both ways authenticate as ``client_id`` /
+    ``client_secret``: a client the issuer allows ``gatepass:introspect``.
     """
 
     issuer: str
@@ -57,10 +67,18 @@ class ResourceServerConfig:
     cache_size: int = 10_000
     realm: str | None = None
     http_timeout: float = 5.0
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    revocation: str = "auto"
+    revocation_interval: float = 0.5
 
     def __post_init__(self) -> None:
         if not self.issuer or not self.resource:
             raise ValueError("issuer and resource are required")
+        if self.revocation not in REVOCATION_MODES:
+            raise ValueError(f"revocation must be one of {', '.join(REVOCATION_MODES)}")
+        if self.revocation_interval <= 0:
+            raise ValueError("revocation_interval must be positive")
         bad = [a for a in self.algorithms if a not in ASYMMETRIC_ALGORITHMS]
         if bad or not self.algorithms:
             raise ValueError(f"Only asymmetric JWS algorithms may be allowed, got {bad or '()'}")
@@ -69,6 +87,11 @@ class ResourceServerConfig:
         frozen = {k: tuple(v) for k, v in self.scope_implications.items()}
         object.__setattr__(self, "scope_implications", MappingProxyType(frozen))
         object.__setattr__(self, "algorithms", tuple(self.algorithms))
+
+    @property
+    def checks_revocation(self) -> bool:
+        """Whether the verifier builds a revocation checker from the issuer's metadata."""
+        return self.revocation != "none"
 
     @property
     def metadata_url(self) -> str:

@@ -6,11 +6,17 @@ Refusals raise ``GatepassHTTPException``. Call ``install_exception_handler(app)`
 as the Gatepass JSON body; without it FastAPI's default handler wraps that body in ``detail``
 (status and headers are the same). Each dependency exposes ``gatepass_scopes``, which
 ``gatepass.rs.metadata.declared_scopes`` collects for ``scopes_supported``.
+
+``protect(app, verifier)`` is the one-line setup: the exception handler, then
+``BearerAuthMiddleware`` around the app, leaving FastAPI's own documentation pages
+(``docs_url``, ``redoc_url``, ``openapi_url``; pass ``None`` to FastAPI to drop them) and
+``/.well-known/`` public, and serving the RFC 9728 metadata.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from starlette.responses import Response
@@ -18,7 +24,7 @@ from starlette.responses import Response
 from gatepass.errors import OAuthError
 from gatepass.models import Principal
 from gatepass.rs._responses import check_scopes, refusal
-from gatepass.rs.asgi import CONFIG_KEY, PRINCIPAL_KEY
+from gatepass.rs.asgi import CONFIG_KEY, PRINCIPAL_KEY, BearerAuthMiddleware
 from gatepass.rs.config import ResourceServerConfig
 from gatepass.rs.verifier import TokenVerifier
 
@@ -26,6 +32,8 @@ __all__ = [
     "GatepassHTTPException",
     "ScopeRequirement",
     "install_exception_handler",
+    "protect",
+    "public_paths",
     "require_scopes",
 ]
 
@@ -81,3 +89,22 @@ class ScopeRequirement:
 def require_scopes(*scopes: str, verifier: TokenVerifier | None = None) -> ScopeRequirement:
     """``Depends(require_scopes("read:projects"))`` -> the caller's ``Principal`` or a refusal."""
     return ScopeRequirement(scopes, verifier)
+
+
+def public_paths(app: FastAPI) -> frozenset[str]:
+    """FastAPI's documentation paths that are switched on (Swagger UI, its OAuth2 redirect,
+    ReDoc, the OpenAPI document)."""
+    urls = (app.docs_url, app.swagger_ui_oauth2_redirect_url if app.docs_url else None,
+            app.redoc_url, app.openapi_url)
+    return frozenset(url for url in urls if url)
+
+
+def protect(app: FastAPI, verifier: TokenVerifier, **options: Any) -> BearerAuthMiddleware:
+    """``app`` behind the bearer check, except its documentation pages and ``/.well-known/``;
+    refusals in the Gatepass format; the RFC 9728 metadata served. ``options`` go to
+    ``BearerAuthMiddleware`` (e.g. ``protected_paths``, ``metadata_options``)."""
+    install_exception_handler(app)
+    public = public_paths(app)
+    options.setdefault(
+        "exempt", lambda path: path in public or path.startswith("/.well-known/"))
+    return BearerAuthMiddleware(app, verifier, **options)

@@ -163,7 +163,8 @@ class JWKSCache:
         uri = self._jwks_uri or await self._discover()
         return uri, await self._get_json(uri)
 
-    async def _discover(self) -> str:
+    async def issuer_metadata(self) -> dict[str, Any]:
+        """The issuer's RFC 8414 metadata (path-inserted URL first), its ``issuer`` checked."""
         error: Exception = ValueError("no metadata URL")
         for url in _metadata_urls(self._config.issuer):
             try:
@@ -173,11 +174,14 @@ class JWKSCache:
                 continue
             if document.get("issuer") != self._config.issuer:
                 raise ValueError("The metadata issuer does not match (RFC 8414 §3.3)")
-            jwks_uri = document.get("jwks_uri")
-            if not isinstance(jwks_uri, str) or not jwks_uri:
-                raise ValueError("The authorization server metadata has no jwks_uri")
-            return jwks_uri
+            return document
         raise error
+
+    async def _discover(self) -> str:
+        jwks_uri = (await self.issuer_metadata()).get("jwks_uri")
+        if not isinstance(jwks_uri, str) or not jwks_uri:
+            raise ValueError("The authorization server metadata has no jwks_uri")
+        return jwks_uri
 
     async def _get_json(self, url: str) -> dict[str, Any]:
         if self._http is None:

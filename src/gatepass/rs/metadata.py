@@ -22,6 +22,7 @@ __all__ = [
     "ProtectedResourceMetadata",
     "build_protected_resource_metadata",
     "declared_scopes",
+    "local_metadata_paths",
     "metadata_paths",
 ]
 
@@ -38,6 +39,17 @@ def metadata_paths(resource: str) -> tuple[str, ...]:
     """RFC 9728 §3.1: the well-known path, path-inserted when the resource has a path."""
     path = urlsplit(resource).path.rstrip("/")
     return (WELL_KNOWN_PATH + path,) if not path else (WELL_KNOWN_PATH + path, WELL_KNOWN_PATH)
+
+
+def local_metadata_paths(config: ResourceServerConfig) -> tuple[str, ...]:
+    """The paths this resource answers its metadata at: the well-known ones, and the path of
+    ``config.metadata_url`` (where 401 challenges point) when it is on the resource's origin."""
+    paths = metadata_paths(config.resource)
+    target, resource = urlsplit(config.metadata_url), urlsplit(config.resource)
+    same_origin = (target.scheme, target.netloc) == (resource.scheme, resource.netloc)
+    if same_origin and target.path and target.path not in paths:
+        paths = (*paths, target.path)
+    return paths
 
 
 def _collect(obj: object, found: dict[str, None], seen: set[int]) -> None:
@@ -105,10 +117,11 @@ class ProtectedResourceMetadata:
         *,
         scopes_from: object | None = None,
         max_age: int = 3600,
+        paths: Iterable[str] | None = None,
         **document_options: Any,
     ) -> None:
         self.config, self.app, self.scopes_from = config, app, scopes_from
-        self.paths = frozenset(metadata_paths(config.resource))
+        self.paths = frozenset(metadata_paths(config.resource) if paths is None else paths)
         self._max_age, self._options = max_age, document_options
 
     def document(self, app: object | None = None) -> dict[str, Any]:

@@ -5,9 +5,10 @@
 * ``RedisRevocationListener``: subscribes to the Redis pub/sub channel ``gatepass:revocations``;
   each message is the JSON object ``{"jti": str, "exp": float}``. Nothing is loaded on subscribe:
   the push is what matters, and an entry lives until ``exp`` (plus a grace covering the leeway).
-* ``FeedRevocationChecker``: polls ``GET {issuer}/oauth/revocations`` every ``interval`` seconds
-  with ``If-None-Match``; a 200 body is ``{"revoked": [{"jti": str, "exp": float}, ...]}`` with an
-  ``ETag``, a 304 means unchanged. Entries are merged, never removed before they expire.
+* ``FeedRevocationChecker``: polls ``GET {issuer}/oauth/revocations?cursor=..&limit=..`` every
+  ``interval`` seconds as a resource-server client (HTTP Basic); a page is
+  ``{"revoked": [{"jti": str, "exp": float}, ...], "next_cursor": str, "has_more": bool}``.
+  Entries are merged, never removed before they expire.
 * ``IntrospectionChecker`` (in ``gatepass.rs._introspection``): RFC 7662 per token, cached briefly.
 * ``MemoryRevocationList``: the in-process deny-list the first two are built on.
 
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import httpx
 
 from gatepass.clock import Clock, SystemClock
-from gatepass.rs._introspection import IntrospectionChecker
+from gatepass.rs._introspection import IntrospectionChecker, basic_authorization
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -213,30 +214,51 @@ class RedisRevocationListener(MemoryRevocationList):
 
 
 class FeedRevocationChecker(MemoryRevocationList):
-    """Keeps the deny-list current by polling the issuer's revocation feed (``If-None-Match``)."""
+    """Keeps the deny-list current by paging through the issuer's revocation feed.
+
+    The feed answers only a resource-server client (``gatepass:introspect``): give its
+    ``client_id`` and ``client_secret`` (sent with ``client_secret_basic``), or an ``auth``.
+    Each poll follows ``next_cursor`` while ``has_more`` (at most ``max_pages`` pages).
+    """
 
     def __init__(
         self,
         issuer: str,
         *,
         url: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
         http_client: httpx.AsyncClient | None = None,
         interval: float = 0.5,
         clock: Clock | None = None,
         grace: float = 60.0,
         auth: httpx.Auth | None = None,
+        page_size: int = 500,
+        max_pages: int = 100,
     ) -> None:
         super().__init__(clock=clock, grace=grace)
+        if not 1 <= page_size <= 1000 or max_pages < 1:
+            raise ValueError("page_size must be 1 to 1000 and max_pages at least 1")
         self.url = url or issuer.rstrip("/") + "/oauth/revocations"
         self._http, self._owns_http = http_client, http_client is None
         self._interval, self._auth = interval, auth
-        self._etag: str | None = None
+        self._headers = {"Accept": "application/json"}
+        if client_id is not None and client_secret is not None:
+            self._headers["Authorization"] = basic_authorization(client_id, client_secret)
+        self._page_size, self._max_pages = page_size, max_pages
+        self._cursor: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self.pages_read = 0
 
     async def start(self) -> None:
-        """Poll once (so the list is loaded before traffic), then keep polling in the background."""
+        """Read the whole feed once (so the list is loaded before traffic), then keep polling in
+        the background. Raises when that first read fails: refused credentials, or no feed."""
         if self._task is None:
-            await self.poll()
+            try:
+                await self._poll()
+            except BaseException:
+                await self.stop()
+                raise
             self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -247,35 +269,45 @@ class FeedRevocationChecker(MemoryRevocationList):
             self._http = None
 
     async def poll(self) -> bool:
-        """Fetch the feed once; ``True`` when a new list was applied. Failures are logged only."""
+        """Read what is new; ``True`` when any entry came. Failures are logged only (the list
+        and the cursor are kept; the next poll tries again)."""
         try:
             return await self._poll()
-        except Exception as exc:  # keep the current list; the next poll tries again
+        except Exception as exc:
             _log.warning("Revocation feed %s failed: %s", self.url, exc)
             return False
 
     async def _poll(self) -> bool:
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=5.0)
-        headers = {"Accept": "application/json"}
-        if self._etag:
-            headers["If-None-Match"] = self._etag
         auth = self._auth or httpx.USE_CLIENT_DEFAULT
-        response = await self._http.get(self.url, headers=headers, auth=auth)
-        if response.status_code == 304:
-            return False
-        response.raise_for_status()
-        self._apply(response.json())
-        self._etag = response.headers.get("ETag")
-        return True
-
-    def _apply(self, body: Any) -> None:
-        entries = body.get("revoked") if isinstance(body, dict) else None
-        if not isinstance(entries, list):
-            raise ValueError("The revocation feed has no revoked array")
-        for entry in entries:
-            self.add(entry)
+        found = False
+        for _ in range(self._max_pages):
+            params = {"limit": str(self._page_size)}
+            if self._cursor is not None:
+                params["cursor"] = self._cursor
+            response = await self._http.get(self.url, params=params, headers=self._headers,
+                                            auth=auth)
+            response.raise_for_status()
+            count, more = self._apply(response.json())
+            self.pages_read += 1
+            found = found or count > 0
+            if not more:
+                break
         self.prune()
+        return found
+
+    def _apply(self, body: Any) -> tuple[int, bool]:
+        """Apply one page; (entries applied, whether more pages follow)."""
+        if not isinstance(body, dict):
+            raise ValueError("The revocation feed did not answer a JSON object")
+        entries, cursor, more = body.get("revoked"), body.get("next_cursor"), body.get("has_more")
+        if not isinstance(entries, list) or not isinstance(cursor, str) or not isinstance(
+                more, bool):
+            raise ValueError("The revocation feed page lacks revoked, next_cursor or has_more")
+        applied = sum(self.add(entry) for entry in entries)
+        self._cursor = cursor
+        return applied, more
 
     async def _run(self) -> None:
         while True:

@@ -9,13 +9,20 @@
 
 ``known`` is the synchronous front of it: the cached principal of a token verified before, looked
 up from the raw header bytes when the revocation checker can answer from memory.
+
+Revocation is checked by default: without a ``revocation`` checker, ``start`` (or the first
+``verify``) builds one from the issuer's RFC 8414 metadata as ``config.revocation`` says
+(``default_revocation_checker``), and a config that cannot authenticate to it is refused at
+construction. ``revocation="none"`` is the explicit opt-out.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -28,9 +35,48 @@ from gatepass.rs._jws import check_header, json_object, parse_compact, verify_si
 from gatepass.rs._token_cache import TokenCache, bearer_digest, token_digest
 from gatepass.rs.config import ResourceServerConfig
 from gatepass.rs.jwks_cache import JWKSCache
-from gatepass.rs.revocation import RevocationChecker, RevocationDenylist
+from gatepass.rs.revocation import (
+    FeedRevocationChecker,
+    IntrospectionChecker,
+    RevocationChecker,
+    RevocationDenylist,
+)
 
-__all__ = ["TokenVerifier", "VerifierStats"]
+__all__ = ["TokenVerifier", "VerifierStats", "default_revocation_checker"]
+
+
+def default_revocation_checker(
+    config: ResourceServerConfig,
+    metadata: dict[str, Any],
+    *,
+    clock: Clock,
+    http_client: httpx.AsyncClient | None = None,
+) -> RevocationChecker:
+    """The checker ``config.revocation`` asks for, from the issuer's RFC 8414 ``metadata``:
+    its ``revocation_feed_endpoint`` (Gatepass) for ``auto``/``feed``, else its
+    ``introspection_endpoint`` (RFC 7662) for ``auto``/``introspection``."""
+    if config.client_id is None or config.client_secret is None:
+        raise ValueError(_NEEDS_CREDENTIALS)
+    feed, introspection = (metadata.get("revocation_feed_endpoint"),
+                           metadata.get("introspection_endpoint"))
+    if config.revocation in ("auto", "feed") and isinstance(feed, str) and feed:
+        return FeedRevocationChecker(
+            config.issuer, url=feed, client_id=config.client_id,
+            client_secret=config.client_secret, http_client=http_client,
+            interval=config.revocation_interval, clock=clock)
+    if config.revocation in ("auto", "introspection") and isinstance(introspection, str) \
+            and introspection:
+        return IntrospectionChecker(
+            introspection, client_id=config.client_id, client_secret=config.client_secret,
+            http_client=http_client, clock=clock)
+    raise ValueError(
+        f"The issuer's metadata names no endpoint for revocation={config.revocation!r}")
+
+
+_NEEDS_CREDENTIALS = (
+    "Checking revocation needs client_id and client_secret (a client allowed gatepass:introspect)"
+    " in ResourceServerConfig; set revocation='none' to accept revoked tokens until they expire"
+)
 
 
 @dataclass(slots=True)
@@ -56,19 +102,40 @@ class TokenVerifier:
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.jwks = jwks or JWKSCache(config, clock=self.clock, http_client=http_client)
-        self.revocation = revocation
-        self._denylist = revocation if isinstance(revocation, RevocationDenylist) else None
-        # a checker that must be awaited sends every request the full way: no hashing here first
-        self._answers_now = revocation is None or self._denylist is not None
+        # no checker given: one is built from the issuer's metadata when the verifier starts
+        self._pending = revocation is None and config.checks_revocation
+        if self._pending and (config.client_id is None or config.client_secret is None):
+            raise ValueError(_NEEDS_CREDENTIALS)
+        self._http = http_client
+        self._use(revocation)
         self.stats = VerifierStats()
         self._cache = TokenCache(config.cache_size, leeway=config.leeway)
         self._started = False
+        self._starting = asyncio.Lock()
+
+    def _use(self, revocation: RevocationChecker | None) -> None:
+        self.revocation = revocation
+        self._denylist = revocation if isinstance(revocation, RevocationDenylist) else None
+        # a checker that must be awaited sends every request the full way: no hashing here first;
+        # nothing is served from the cache before the default checker exists
+        self._answers_now = not self._pending and (revocation is None or self._denylist is not None)
 
     async def start(self) -> None:
-        """Start the revocation checker (if any); safe to call twice."""
-        if not self._started and self.revocation is not None:
-            await self.revocation.start()
-        self._started = True
+        """Start the revocation checker, building the default one first; safe to call twice.
+        Raises when the default checker cannot be set up (metadata, credentials, first read)."""
+        async with self._starting:
+            if self._started:
+                return
+            if self._pending:
+                metadata = await self.jwks.issuer_metadata()
+                checker = default_revocation_checker(self.config, metadata, clock=self.clock,
+                                                     http_client=self._http)
+                await checker.start()
+                self._pending = False
+                self._use(checker)
+            elif self.revocation is not None:
+                await self.revocation.start()
+            self._started = True
 
     async def stop(self) -> None:
         """Stop the revocation checker and close the HTTP client this verifier created."""
@@ -136,6 +203,8 @@ class TokenVerifier:
             raise InvalidToken(f"Access token exceeds {self.config.max_token_bytes} bytes")
         if not token.isascii():
             raise InvalidToken("The access token is not ASCII")
+        if self._pending:
+            await self.start()  # the default revocation checker exists before any answer
         digest = token_digest(token)
         principal = await self._cached(token, digest)
         if principal is not None:

@@ -105,6 +105,12 @@ class RevocationStore(Protocol):
     async def revoked_since(self, since: float) -> list[tuple[str, float]]:
         """(jti, expires_at) of revocations with ``revoked_at >= since``, oldest first."""
 
+    async def revoked_page(
+        self, after: tuple[float, str] | None, limit: int
+    ) -> list[tuple[str, float, float]]:
+        """At most ``limit`` (jti, expires_at, revoked_at), ordered by (revoked_at, jti) and
+        strictly after the position ``after`` = (revoked_at, jti); from the start when None."""
+
     async def purge_expired(self, now: float) -> int: ...
 
 

@@ -38,5 +38,10 @@ class PublishingRevocationStore:
     async def revoked_since(self, since: float) -> list[tuple[str, float]]:
         return await self._inner.revoked_since(since)
 
+    async def revoked_page(
+        self, after: tuple[float, str] | None, limit: int
+    ) -> list[tuple[str, float, float]]:
+        return await self._inner.revoked_page(after, limit)
+
     async def purge_expired(self, now: float) -> int:
         return await self._inner.purge_expired(now)

@@ -154,6 +154,13 @@ class MemoryRevocationStore:
         rows = sorted((r, j, e) for j, (e, r) in self._revoked.items() if r >= since)
         return [(jti, exp) for _, jti, exp in rows]
 
+    async def revoked_page(
+        self, after: tuple[float, str] | None, limit: int
+    ) -> list[tuple[str, float, float]]:
+        rows = sorted((r, j, e) for j, (e, r) in self._revoked.items()
+                      if after is None or (r, j) > after)
+        return [(jti, exp, at) for at, jti, exp in rows[:limit]]
+
     async def purge_expired(self, now: float) -> int:
         gone = [j for j, (exp, _) in self._revoked.items() if exp <= now]
         for jti in gone:

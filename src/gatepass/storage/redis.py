@@ -98,6 +98,33 @@ class RedisRevocationStore:
             (jti, float(exp)) for jti, exp in zip(jtis, expiries, strict=True) if exp is not None
         ]
 
+    async def revoked_page(
+        self, after: tuple[float, str] | None, limit: int
+    ) -> list[tuple[str, float, float]]:
+        """Members with equal scores come in lexicographic order, so (score, member) is the
+        (revoked_at, jti) order; ties with ``after``'s score are skipped batch by batch."""
+        found: list[tuple[str, float]] = []
+        offset = 0
+        async with _redis_errors():
+            while len(found) < limit:
+                batch = await self._redis.zrange(
+                    self._by_revoked, after[0] if after else "-inf", "+inf", byscore=True,
+                    withscores=True, offset=offset, num=limit)
+                pairs = cast("list[tuple[bytes | str, float]]", batch)
+                for jti, at in zip(_names([m for m, _ in pairs]), (s for _, s in pairs),
+                                   strict=True):
+                    if after is None or (float(at), jti) > after:
+                        found.append((jti, float(at)))
+                if len(batch) < limit:
+                    break
+                offset += len(batch)
+            found = found[:limit]
+            if not found:
+                return []
+            expiries = await self._redis.zmscore(self._by_expiry, [j for j, _ in found])
+        return [(jti, float(exp), at)
+                for (jti, at), exp in zip(found, expiries, strict=True) if exp is not None]
+
     async def purge_expired(self, now: float) -> int:
         async with _redis_errors():
             jtis = _names(await self._redis.zrange(self._by_expiry, "-inf", now, byscore=True))

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, delete, exists, func, or_, select, update
+from sqlalchemy import Table, and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -222,6 +222,17 @@ class SqlRevocationStore(_SqlStore):
         query = select(c.jti, c.expires_at).where(c.revoked_at >= since)
         rows = await self._fetch(query.order_by(c.revoked_at, c.jti))
         return [(r["jti"], r["expires_at"]) for r in rows]
+
+    async def revoked_page(
+        self, after: tuple[float, str] | None, limit: int
+    ) -> list[tuple[str, float, float]]:
+        c = revoked_tokens.c
+        query = select(c.jti, c.expires_at, c.revoked_at)
+        if after is not None:
+            at, jti = after
+            query = query.where(or_(c.revoked_at > at, and_(c.revoked_at == at, c.jti > jti)))
+        rows = await self._fetch(query.order_by(c.revoked_at, c.jti).limit(limit))
+        return [(r["jti"], r["expires_at"], r["revoked_at"]) for r in rows]
 
     async def purge_expired(self, now: float) -> int:
         return await self._change(delete(revoked_tokens).where(revoked_tokens.c.expires_at <= now))
