@@ -27,7 +27,13 @@ from typing import Any
 
 from gatepass.errors import OAuthError, RateLimitExceeded, TemporarilyUnavailable
 from gatepass.ratelimit._subject import PRINCIPAL_SCOPE_KEY, subject_for
-from gatepass.ratelimit.limiter import Decision, Limiter, LimiterUnavailable, decision_of
+from gatepass.ratelimit.limiter import (
+    Decision,
+    Limiter,
+    LimiterBusy,
+    LimiterUnavailable,
+    decision_of,
+)
 from gatepass.ratelimit.policy import Policy, Tier
 
 __all__ = ["Classifier", "RateLimitMiddleware", "RefusalObserver", "always", "by_path_prefix"]
@@ -185,6 +191,9 @@ class RateLimitMiddleware:
             try:
                 decision = await self.limiter.hit(subject.key, subject.windows,
                                                   subject.policy.strategy)
+            except LimiterBusy as exc:
+                await self._refuse(scope, endpoint, send, _busy(exc), [])
+                return
             except LimiterUnavailable as exc:
                 await self._unavailable(subject.policy, endpoint, exc, scope, receive, send)
                 return
@@ -243,6 +252,15 @@ def _refusal(policy: Policy, decision: Decision, now: float) -> RateLimitExceede
         f"Rate limit of {decision.refused_by.describe()} exceeded",
         headers={"Retry-After": str(retry_after)},
         extra=extra,
+    )
+
+
+def _busy(exc: LimiterBusy) -> RateLimitExceeded:
+    """Local back-pressure: this request was not counted and is refused on its own."""
+    return RateLimitExceeded(
+        "Too many requests in progress; retry shortly",
+        headers={"Retry-After": str(exc.retry_after)},
+        extra={"retry_after": exc.retry_after},
     )
 
 
