@@ -180,12 +180,11 @@ class Provisioner:
         client = replace(client, registration_token_digest=self._server.hasher.digest(rat))
         secret = None if client.uses_private_key_jwt or _public(client) else new_secret()
         stored = [] if secret is None else [self._secret(client.client_id, secret)]
-        await self._server.stores.clients.create_client(client, stored)
-        approval_id = None
-        if pending:
-            approval_id = "apr_" + secrets.token_hex(8)
-            await self._server.stores.approvals.add_approval(ApprovalRequest(
-                approval_id, client.client_id, pending, self._server.clock.now()))
+        approval = ApprovalRequest("apr_" + secrets.token_hex(8), client.client_id, pending,
+                                   self._server.clock.now()) if pending else None
+        # One transaction: a client with pending scopes always has the approval to act on.
+        await self._server.stores.clients.create_client(client, stored, approval)
+        approval_id = approval.request_id if approval is not None else None
         self._server.audit.emit(
             "client.registered", "success", client_id=client.client_id,
             scopes=client.allowed_scopes,
