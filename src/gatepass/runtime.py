@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,16 @@ async def open_stores(
     return await _with_redis_push(settings, stores)
 
 
+def start_lock(settings: Settings) -> AbstractAsyncContextManager[None]:
+    """Serialise first-start provisioning (check, then create) between processes that share
+    the database: a PostgreSQL advisory lock; nothing to do for SQLite and memory."""
+    if settings.database_url == "memory://":
+        return nullcontext()
+    from gatepass.storage.sql.migrate import advisory_lock
+
+    return advisory_lock(settings.database_url)
+
+
 async def _with_redis_push(settings: Settings, stores: Stores) -> Stores:
     """With ``redis_url`` set, revocations are also pushed on ``gatepass:revocations``."""
     if not settings.redis_url:
@@ -190,7 +201,8 @@ async def open_runtime(
     sealer = KeySealer(keks)
     stores = stores or await open_stores(settings, migrate=migrate, clock=clock)
     try:
-        await ensure_signing_key(stores.keys, sealer, settings.signing_alg, clock)
+        async with start_lock(settings):  # N processes starting together: one first key
+            await ensure_signing_key(stores.keys, sealer, settings.signing_alg, clock)
         keyring = Keyring(await stores.keys.list_keys(), sealer)
     except BaseException:
         await stores.close()

@@ -10,17 +10,18 @@ import uvicorn
 
 from gatepass.cli._app import app, console, run
 from gatepass.core.admin import CreatedClient
-from gatepass.runtime import Runtime
+from gatepass.runtime import Runtime, start_lock
 
 DEMO_NAME = "demo-agent"
 
 
 async def _first_start(rt: Runtime) -> CreatedClient | None:
-    if not rt.settings.demo_client or await rt.stores.clients.list_clients():
-        return None
-    scopes = [s.name for s in rt.settings.scopes if not s.requires_approval]
-    return await rt.admin.create_client(DEMO_NAME, scopes, actor="first-start",
-                                        agent_type="autonomous", owner="demo-owner")
+    async with start_lock(rt.settings):  # servers starting together: at most one demo client
+        if not rt.settings.demo_client or await rt.stores.clients.list_clients():
+            return None
+        scopes = [s.name for s in rt.settings.scopes if not s.requires_approval]
+        return await rt.admin.create_client(DEMO_NAME, scopes, actor="first-start",
+                                            agent_type="autonomous", owner="demo-owner")
 
 
 @app.command("serve")
