@@ -120,7 +120,8 @@ async def open_stores(
 
     if migrate:
         await upgrade_async(settings.database_url)
-    stores = await open_sql_stores(settings.database_url, clock=clock)
+    stores = await open_sql_stores(settings.database_url, clock=clock,
+                                   statement_timeout=settings.database_timeout)
     return await _with_redis_push(settings, stores)
 
 

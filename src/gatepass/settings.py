@@ -168,6 +168,15 @@ class Settings(BaseSettings):
     key_reload_interval: float = Field(10.0, gt=0, description="How often keys are re-read (s)")
     client_cache_ttl: float = Field(5.0, ge=0, description="Client lookup cache lifetime (s)")
     max_body_bytes: int = Field(16_384, ge=1024, description="Cap on request bodies (bytes)")
+    database_timeout: float = Field(
+        5.0, gt=0, description="PostgreSQL statement timeout, SQLite busy timeout (s)"
+    )
+    request_deadline: float = Field(
+        10.0, gt=0, description="Requests unanswered by then get 503 with Retry-After (s)"
+    )
+    body_read_timeout: float = Field(
+        5.0, gt=0, description="A request body not received by then gets 408 (s)"
+    )
     assertion_max_lifetime: int = Field(
         3600, ge=10, description="Longest exp - now accepted for client assertions (s); "
         "Authlib and others default to one hour"

@@ -26,6 +26,7 @@ from gatepass.http.authorize import authorize_routes
 from gatepass.http.billing import WebhookBillingGate
 from gatepass.http.cimd_fetch import CimdFetcher
 from gatepass.http.console import console_routes
+from gatepass.http.deadline import DeadlineMiddleware
 from gatepass.http.fetch import SafeJwksFetcher
 from gatepass.http.gates import AccountLimiter, install_registration_limits, register_policy
 from gatepass.http.oauth import FastLane, fast_endpoints, oauth_routes
@@ -123,6 +124,8 @@ def create_app(
     issuer_path = urlsplit(settings.issuer).path
     if issuer_path not in ("", "/"):  # outermost, so every other layer sees the app's own paths
         app.add_middleware(IssuerPathMiddleware, prefix=issuer_path)
+    app.add_middleware(DeadlineMiddleware, deadline=settings.request_deadline,
+                       body_timeout=settings.body_read_timeout)  # around everything
     return app
 
 

@@ -67,7 +67,7 @@ def head_revision() -> str:
 
 
 async def _on_connection(url: str, work: Callable[[Connection], T]) -> T:
-    engine = create_engine(url)
+    engine = create_engine(url, statement_timeout=None)  # a migration may take its time
     try:
         async with engine.begin() as connection:
             return await connection.run_sync(work)

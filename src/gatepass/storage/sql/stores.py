@@ -33,7 +33,7 @@ from gatepass.models import (
 )
 from gatepass.storage.base import ConflictError, StorageError, Stores, email_key, kept_in_grace
 from gatepass.storage.sql import _rows
-from gatepass.storage.sql.engine import create_engine
+from gatepass.storage.sql.engine import STATEMENT_TIMEOUT, create_engine
 from gatepass.storage.sql.tables import (
     approval_requests,
     audit_events,
@@ -511,13 +511,15 @@ class SqlGrantStore(_SqlStore):
             return codes.rowcount + tokens.rowcount
 
 
-async def open_sql_stores(url: str, *, clock: Clock | None = None) -> Stores:
+async def open_sql_stores(url: str, *, clock: Clock | None = None,
+                          statement_timeout: float = STATEMENT_TIMEOUT) -> Stores:
     """Stores on one engine for ``url`` (migrate it first with ``migrate.upgrade``).
 
-    ``clock`` judges replay-cache expiry (default: the system clock). ``close`` disposes the
+    ``clock`` judges replay-cache expiry (default: the system clock). ``statement_timeout``
+    (seconds) bounds each statement (see ``engine.create_engine``). ``close`` disposes the
     engine.
     """
-    engine = create_engine(url)
+    engine = create_engine(url, statement_timeout=statement_timeout)
     return Stores(
         clients=SqlClientStore(engine),
         keys=SqlKeyStore(engine),
