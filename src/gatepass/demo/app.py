@@ -87,6 +87,7 @@ def create_demo_api(
     upgrade_url: str | None = None,
     documentation_url: str | None = None,
     max_body_bytes: int = 16_384,
+    on_fail_open: Callable[[str], None] | None = None,
     **config_options: Any,
 ) -> FastAPI:
     """The demo API for tokens of ``issuer`` whose ``aud`` holds ``resource``.
@@ -94,7 +95,8 @@ def create_demo_api(
     ``config_options`` go to ``ResourceServerConfig`` (``algorithms``, ``jwks_uri``, ``leeway``,
     ``cache_size``, more ``scope_implications`` ...). Keys come from the issuer's JWKS over HTTP,
     or from ``jwks_source`` in-process. Without ``limiter`` a memory limiter is made (and closed
-    by the app's lifespan); ``rate_limit=False`` leaves rate limiting out.
+    by the app's lifespan); ``rate_limit=False`` leaves rate limiting out. ``on_fail_open``
+    sees each request let through unlimited while the limiter's storage is down.
     """
     clock = clock or SystemClock()
     config = _config(issuer, resource, dict(config_options))
@@ -124,7 +126,8 @@ def create_demo_api(
     if limiter is not None:
         classify = by_path_prefix({prefix: "api", **dict.fromkeys(public)}, default=None)
         app.add_middleware(RateLimitMiddleware, limiter=limiter,
-                           policy=policy or Policy(upgrade_url=upgrade_url), classify=classify)
+                           policy=policy or Policy(upgrade_url=upgrade_url), classify=classify,
+                           on_fail_open=on_fail_open)
     app.add_middleware(BearerAuthMiddleware, verifier=verifier, protected_paths=(prefix + "/",),
                        exempt=_exempt(public))  # fmt: skip
     return app

@@ -74,7 +74,6 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        metrics = Metrics()
         async with httpx.AsyncClient(timeout=settings.jwks_fetch_timeout) as http:
             fetcher = SafeJwksFetcher(http, development=settings.development)
             accounts = AccountLimiter(limiter, settings.agents.registrations_per_account_per_day)
@@ -91,7 +90,8 @@ def create_app(
             app.router.routes.extend([*oauth, *_routes(runtime, settings, metrics)])
             app.router.routes.extend(_self_service_routes(runtime, source_policy))
             app.router.routes.extend(console_routes(runtime, settings, login_limiter))
-            demo = await EmbeddedDemo.open(runtime) if settings.demo_api else None  # /api/*
+            demo = (await EmbeddedDemo.open(runtime, metrics.fail_open)  # /api/*
+                    if settings.demo_api else None)
             app.router.routes.extend(demo.routes if demo is not None else [])
             jobs = Periodic()
             jobs.every(settings.audit_flush_interval, runtime.server.audit.flush, "audit")
@@ -116,9 +116,10 @@ def create_app(
                     middleware=[session])
     login_limiter = Limiter(settings.redis_url or "memory://", key_prefix="gatepass:login")
     app.state.config = config
+    metrics = Metrics()
     limiter = install_registration_limits(
         app, settings, (config.registration_path, config.agent_registration_path),
-        authorize=AUTHORIZE_PATH)
+        authorize=AUTHORIZE_PATH, on_fail_open=metrics.fail_open)
     lane: dict[str, Any] = {}
     app.add_middleware(FastLane, endpoints=lane)  # token path: outside sessions and routing
     issuer_path = urlsplit(settings.issuer).path

@@ -9,7 +9,7 @@ Every refusal is audited (``rate_limit.refused``: endpoint class, method, path, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -72,7 +72,8 @@ def source_address(request: Request, policy: Policy) -> str:
 
 
 def install_registration_limits(app: Starlette, settings: Settings, paths: Iterable[str],
-                                authorize: str | None = None) -> Limiter:
+                                authorize: str | None = None,
+                                on_fail_open: Callable[[str], None] | None = None) -> Limiter:
     """Add the per-address middleware to ``app``; returns its limiter (close it on shutdown).
     Each refusal is a ``rate_limit.refused`` audit event once the app's runtime is open."""
     limiter = Limiter(settings.redis_url or "memory://", key_prefix="gatepass:reg",
@@ -81,7 +82,7 @@ def install_registration_limits(app: Starlette, settings: Settings, paths: Itera
     policies = {REGISTER: policy, AUTHORIZE: authorize_policy(settings)}
     app.add_middleware(RateLimitMiddleware, limiter=limiter, policy=policy, policies=policies,
                        classify=registration_classifier(paths, authorize),
-                       on_refusal=_audit_refusals(app, policy))
+                       on_refusal=_audit_refusals(app, policy), on_fail_open=on_fail_open)
     return limiter
 
 
