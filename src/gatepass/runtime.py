@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -129,8 +130,19 @@ async def open_stores(
 
     if migrate:
         await upgrade_async(settings.database_url)
-    stores = await open_sql_stores(settings.database_url, clock=clock)
+    stores = await open_sql_stores(settings.database_url, clock=clock,
+                                   statement_timeout=settings.database_timeout)
     return await _with_redis_push(settings, stores)
+
+
+def start_lock(settings: Settings) -> AbstractAsyncContextManager[None]:
+    """Serialise first-start provisioning (check, then create) between processes that share
+    the database: a PostgreSQL advisory lock; nothing to do for SQLite and memory."""
+    if settings.database_url == "memory://":
+        return nullcontext()
+    from gatepass.storage.sql.migrate import advisory_lock
+
+    return advisory_lock(settings.database_url)
 
 
 async def _with_redis_push(settings: Settings, stores: Stores) -> Stores:
@@ -204,7 +216,8 @@ async def open_runtime(
         keks, pepper = local_secrets(settings, create=create)
         sealer = KeySealer(keks)
         if create:
-            await ensure_signing_key(stores.keys, sealer, settings.signing_alg, clock)
+            async with start_lock(settings):  # N processes starting together: one first key
+                await ensure_signing_key(stores.keys, sealer, settings.signing_alg, clock)
         keyring = Keyring(await stores.keys.list_keys(), sealer)
     except BaseException:
         await stores.close()

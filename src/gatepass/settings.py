@@ -214,6 +214,15 @@ class Settings(BaseSettings):
     http_keep_alive_timeout: int = Field(
         5, ge=1, le=300, description="`serve`: an idle keep-alive connection is closed after (s)"
     )
+    database_timeout: float = Field(
+        5.0, gt=0, description="PostgreSQL statement timeout, SQLite busy timeout (s)"
+    )
+    request_deadline: float = Field(
+        10.0, gt=0, description="Requests unanswered by then get 503 with Retry-After (s)"
+    )
+    body_read_timeout: float = Field(
+        5.0, gt=0, description="A request body not received by then gets 408 (s)"
+    )
     assertion_max_lifetime: int = Field(
         3600, ge=10, description="Longest exp - now accepted for client assertions (s); "
         "Authlib and others default to one hour"

@@ -66,7 +66,8 @@ async def test_old_secret_dropped_early_is_401(hs: Harness) -> None:
     assert (await hs.token(reg["client_id"], reg["client_secret"])).status_code == 401
     assert (await hs.token(reg["client_id"], rotated["client_secret"])).status_code == 200
     last = await hs.http.delete(f"{SECRETS}/{rotated['secret_id']}", headers=auth)
-    assert last.status_code == 400
+    assert last.status_code == 409
+    assert last.json()["error"] == "invalid_request"
     assert "last secret" in last.json()["error_description"]
     unknown = await hs.http.delete(f"{SECRETS}/nope", headers=auth)
     assert unknown.status_code == 404

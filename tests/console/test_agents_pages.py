@@ -220,7 +220,7 @@ async def test_rotate_shows_the_secret_once_and_drop_removes_the_old_one(h: Harn
     # The last secret cannot be dropped.
     last = (await h.runtime.stores.clients.list_secrets(cid))[0].secret_id
     refused = await browser.post(f"/console/agents/{cid}/drop-secret", {"secret_id": last})
-    assert refused.status_code == 400
+    assert refused.status_code == 409
 
 
 async def test_agents_list_shows_usage_from_the_audit_log(h: Harness) -> None:

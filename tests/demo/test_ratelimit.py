@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
-from .conftest import ISSUER, Gatepass, bearer
+from .conftest import ISSUER, Gatepass, ServeFactory, bearer
 
 UPGRADE_URL = ISSUER + "/api/v1/billing/prepaid"
 
@@ -62,3 +64,18 @@ async def test_429_body_has_retry_after_and_upgrade_url(gp: Gatepass) -> None:
 async def test_refused_tokens_are_not_counted(gp: Gatepass) -> None:
     response = await gp.http.get("/api/projects", headers=bearer("not-a-jwt"))
     assert response.status_code == 401 and "x-ratelimit-limit" not in response.headers
+
+
+async def test_redis_down_fails_open_visibly(serve: ServeFactory) -> None:
+    """The API's rate limits fail open when Redis is down (by design): the answer carries no
+    rate-limit headers, and ``/metrics`` counts each such request."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        down = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"  # nothing listens there
+    async with serve(redis_url=down) as gp:
+        token = await gp.token("read:projects")
+        answers = [await gp.http.get("/api/projects", headers=bearer(token)) for _ in range(3)]
+        metrics = (await gp.http.get("/metrics")).text
+    assert [a.status_code for a in answers] == [200] * 3
+    assert all("ratelimit-policy" not in a.headers for a in answers)
+    assert 'gatepass_rate_limit_fail_open_total{endpoint_class="api"} 3.0' in metrics

@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import logging
 from typing import Any
 
 import pytest
 from gp_http_kit import API, ISSUER, Served, basic, unverified_claims
 
+from gatepass.http import outage
+from gatepass.http.outage import FailureLog, failure_kind
 from gatepass.storage.base import StorageError
 from gatepass.storage.memory import MemoryClientStore, open_memory_stores
 
@@ -312,6 +315,40 @@ async def test_storage_failure_at_token_endpoint_is_503(serve: Any, clock: Any) 
         assert_error(resp, 503, {"error": "temporarily_unavailable",
                                  "error_description": "Storage is unavailable; retry later"})
         assert resp.headers["retry-after"] == "5"
+
+
+async def test_a_storage_outage_logs_one_line_per_kind_not_a_traceback_each(
+        serve: Any, clock: Any, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    stores = dataclasses.replace(open_memory_stores(clock), clients=DownClients())
+    monkeypatch.setattr(outage, "_failures", FailureLog(logging.getLogger("gatepass.http")))
+    caplog.set_level(logging.WARNING, "gatepass.http")
+    async with serve(stores=stores) as s:
+        answers = [await s.token((f"client_{i}", "gps_x")) for i in range(20)]
+    assert [a.status_code for a in answers] == [503] * 20
+    lines = [r for r in caplog.records if r.name == "gatepass.http"]
+    assert [r.getMessage() for r in lines] == [
+        "storage failure (StorageError) on /oauth/token; 0 more since the last line of this kind"]
+    assert lines[0].exc_info is None and "hunter2" not in caplog.text
+
+
+def test_failure_lines_count_what_they_left_out() -> None:
+    now = [0.0]
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    logger = logging.getLogger("gatepass.test.outage")
+    logger.addHandler(Collect())
+    failures = FailureLog(logger, interval=10.0, clock=lambda: now[0])
+    logged = [failures.record("A", "/x") for _ in range(5)] + [failures.record("B", "/y")]
+    now[0] = 10.0
+    logged.append(failures.record("A", "/x"))
+    assert logged == [True, False, False, False, False, True, True]
+    assert records[-1] == "storage failure (A) on /x; 4 more since the last line of this kind"
+    assert failure_kind(StorageError("x")) == "StorageError"
 
 
 async def test_unexpected_error_is_500_without_detail(served: Served, monkeypatch: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import subprocess
@@ -11,9 +12,17 @@ import time
 import pytest
 
 from gatepass.clock import FrozenClock
-from gatepass.ratelimit import Decision, Limiter, LimiterUnavailable, Tier, Window, WindowState
+from gatepass.ratelimit import (
+    Decision,
+    Limiter,
+    LimiterBusy,
+    LimiterUnavailable,
+    Tier,
+    Window,
+    WindowState,
+)
 
-from .conftest import free_port
+from .conftest import MakeHarness, free_port
 
 TIER = Tier("t", per_minute=4, burst=2, burst_window=10)
 
@@ -91,6 +100,26 @@ async def test_silent_redis_costs_at_most_the_timeout() -> None:
         await limiter.aclose()
 
 
+async def test_a_silent_redis_is_busy_then_an_outage_after_the_patience() -> None:
+    """Timeouts are back-pressure at first (a loaded process times out in bursts); once nothing
+    has answered for ``patience`` seconds, the breaker trips and the policy's fail mode rules."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        limiter = Limiter(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", timeout=0.1,
+                          pool_wait=0.1, patience=0.3, cooldown=60)
+        outcomes = []
+        for _ in range(6):
+            with pytest.raises(LimiterUnavailable) as failed:
+                await limiter.hit(("k",), TIER.windows, "sliding-window-counter")
+            outcomes.append(type(failed.value).__name__)
+            if not isinstance(failed.value, LimiterBusy):
+                break
+        await limiter.aclose()
+    assert outcomes[0] == "LimiterBusy"
+    assert outcomes[-1] == "LimiterUnavailable" and failed.value.first
+
+
 @pytest.mark.redis
 async def test_two_limiters_share_one_redis_budget(redis_url: str, redis_prefix: str) -> None:
     one = Limiter(redis_url, key_prefix=redis_prefix)
@@ -115,3 +144,46 @@ def test_import_needs_neither_the_server_extra_nor_redis() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.redis
+async def test_a_full_pool_is_back_pressure_for_that_request_only(
+    redis_url: str, redis_prefix: str, harness: MakeHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every pooled connection busy: the request waits ``pool_wait``, then is refused on its
+    own (429, Retry-After). No breaker trips: the next request, with a connection free, counts."""
+    limiter = Limiter(redis_url, key_prefix=redis_prefix, max_connections=2, pool_wait=0.2)
+    pool = limiter._pool  # the limiter's own pool: hold every connection it has
+    held = [await pool.get_connection() for _ in range(2)]
+    caplog.set_level(logging.WARNING, "gatepass.ratelimit")
+    for strategy in ("sliding-window-counter", "moving-window"):
+        with pytest.raises(LimiterBusy) as busy:
+            await limiter.hit(("k",), TIER.windows, strategy)  # type: ignore[arg-type]
+        assert busy.value.retry_after == 1 and not busy.value.first
+    client = harness(limiter=limiter).client()
+    refused = await client.get("/api/items")
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json() == {"error": "rate_limit_exceeded", "retry_after": 1,
+                              "error_description": "Too many requests in progress; retry shortly"}
+    assert "ratelimit-policy" not in refused.headers
+    for connection in held:
+        await pool.release(connection)
+    counted = await limiter.hit(("k",), TIER.windows, "sliding-window-counter")
+    assert counted.allowed and counted.states[0].remaining == 1  # burst 2: this is the first
+    assert (await client.get("/api/items")).status_code == 200
+    assert caplog.records == []  # back-pressure is not an outage: nothing logged
+    await limiter.aclose()
+
+
+@pytest.mark.redis
+async def test_a_burst_beyond_the_pool_waits_for_connections(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Ten times more concurrent requests than connections: all are counted after a wait."""
+    limiter = Limiter(redis_url, key_prefix=redis_prefix, max_connections=3, pool_wait=5.0)
+    windows = Tier("t", per_minute=1000).windows
+    decisions = await asyncio.gather(
+        *(limiter.hit(("burst", str(i)), windows, "moving-window") for i in range(30)))
+    await limiter.aclose()
+    assert all(d.allowed for d in decisions)

@@ -9,10 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from gatepass.ratelimit import Limiter, Policy, RateLimitMiddleware, Tier, by_path_prefix, tier_map
 
-from .conftest import SMALL_TIERS, MakeHarness, drain, free_port
+from .conftest import CLASSIFY, ROUTES, SMALL_TIERS, MakeHarness, drain, free_port
 
 RL_HEADERS = {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "ratelimit"}
 UPGRADE = "https://gatepass.example/pricing#agent-tiers"
@@ -281,3 +282,27 @@ async def test_app_headers_are_kept(harness: MakeHarness) -> None:
     r = await harness().client().get("/api/items")
     assert r.headers["content-length"] == str(len(r.content))
     assert isinstance(r, httpx.Response)
+
+
+async def test_failing_open_is_counted_and_logged_once_per_trip(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis down, failing open: every request passes without rate-limit headers, each is
+    counted (``failed_open`` and the hook, for a metric), one warning line for the trip."""
+    caplog.set_level(logging.WARNING, "gatepass.ratelimit")
+    limiter = Limiter(f"redis://127.0.0.1:{free_port()}/0", timeout=0.2, cooldown=60)
+    seen: list[str] = []
+    app = RateLimitMiddleware(Starlette(routes=ROUTES), limiter=limiter,
+                              policy=Policy(tiers=SMALL_TIERS), classify=CLASSIFY,
+                              on_fail_open=seen.append)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        answers = [await client.get("/api/items") for _ in range(5)]
+    await limiter.aclose()
+    assert [a.status_code for a in answers] == [200] * 5
+    assert all(not RL_HEADERS & set(a.headers) for a in answers)
+    assert "ratelimit-policy" not in answers[-1].headers
+    assert app.failed_open == {"api": 5} and seen == ["api"] * 5
+    assert [r.getMessage() for r in caplog.records
+            if "failing open" in r.getMessage()] == [
+        "rate limiting unavailable, failing open for 'api' requests"]

@@ -250,16 +250,17 @@ async def test_admin_failed_store_write_emits_no_audit_and_no_secret(
         assert h.find("client.created") == []
 
 
-class FailingExpiry(MemoryClientStore):
-    async def expire_secret(self, secret_id: str, expires_at: float) -> None:
+class FailingRotation(MemoryClientStore):
+    async def rotate_secret(self, secret: Any, grace_until: float, now: float) -> Any:
         raise StorageError("connection lost")
 
 
 async def test_admin_failed_rotation_leaves_no_unknown_secret(
     make_harness: HarnessFactory, clock: Any
 ) -> None:
-    """A rotation that fails half-way must not leave a working secret nobody was shown."""
-    store = FailingExpiry()
+    """A rotation the store fails (one transaction) leaves no working secret nobody was shown,
+    and no audit event."""
+    store = FailingRotation()
     stores = dataclasses.replace(open_memory_stores(clock), clients=store)
     async with make_harness(stores=stores) as h:
         cid, secret = await h.secret_client()
@@ -267,6 +268,7 @@ async def test_admin_failed_rotation_leaves_no_unknown_secret(
             await h.admin.rotate_secret(cid)
         remaining = await store.list_secrets(cid)
         assert [r.digest for r in remaining] == [h.server.hasher.digest(secret)]
+        assert h.find("client.secret_rotated") == []
 
 
 async def test_token_refusal_writes_no_revocation_or_replay_state(h: Harness) -> None:

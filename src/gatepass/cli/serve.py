@@ -13,7 +13,7 @@ import uvicorn
 from gatepass.cli._app import app, console, run
 from gatepass.cli.billing import issue_token
 from gatepass.core.admin import CreatedClient
-from gatepass.runtime import Runtime
+from gatepass.runtime import Runtime, start_lock
 from gatepass.settings import Settings
 
 DEMO_NAME = "demo-agent"
@@ -31,12 +31,14 @@ class FirstStart:
 async def _first_start(rt: Runtime) -> FirstStart | None:
     """On an empty database with ``demo_client`` on: the demo client, holding the catalog's
     scopes that are neither internal nor behind an approval, and (development mode) a reusable
-    demo billing token for agent registration."""
-    if not rt.settings.demo_client or await rt.stores.clients.list_clients():
-        return None
-    scopes = [s.name for s in rt.settings.scopes if not s.internal and not s.requires_approval]
-    created = await rt.admin.create_client(DEMO_NAME, scopes, actor="first-start",
-                                           agent_type="autonomous", owner="demo-owner")
+    demo billing token for agent registration. Servers starting together create one."""
+    async with start_lock(rt.settings):
+        if not rt.settings.demo_client or await rt.stores.clients.list_clients():
+            return None
+        scopes = [s.name for s in rt.settings.scopes
+                  if not s.internal and not s.requires_approval]
+        created = await rt.admin.create_client(DEMO_NAME, scopes, actor="first-start",
+                                               agent_type="autonomous", owner="demo-owner")
     token = None
     if rt.settings.development:
         token, _ = await issue_token(rt, tier=DEMO_TIER, account="demo", max_uses=None,

@@ -116,31 +116,34 @@ class Admin:
 
     async def rotate_secret(self, client_id: str, *, grace_seconds: float = 86_400,
                             actor: str = "cli") -> tuple[str, list[ClientSecret]]:
-        """Add a new secret; existing ones expire after ``grace_seconds`` (no downtime)."""
+        """Add a new secret; the newest old one stays valid for ``grace_seconds`` (no downtime)
+        and any older one goes now, so a client never holds more than two. Atomic in the store:
+        racing rotations leave the newest secret plus at most one in grace."""
         client = await self.get_client(client_id)
         if client.uses_private_key_jwt:
             raise InvalidClientMetadata("This client authenticates with keys, not secrets")
         now = self._server.clock.now()
         secret = new_secret()
-        until = now + grace_seconds
-        # Old secrets first: a failure then leaves no stored secret that nobody was shown.
-        for old in await self._store.list_secrets(client_id):
-            if old.expires_at is None or old.expires_at > until:
-                await self._store.expire_secret(old.secret_id, until)
-        await self._store.add_secret(self._secret_record(client_id, secret, now))
+        try:
+            after = await self._store.rotate_secret(self._secret_record(client_id, secret, now),
+                                                    now + grace_seconds, now)
+        except KeyError as exc:
+            raise NotFound(f"No client {client_id}") from exc
         self._server.directory.invalidate(client_id)
         self._server.audit.emit("client.secret_rotated", "success", client_id=client_id,
                                 actor=actor, grace_seconds=grace_seconds)
-        return secret, await self._store.list_secrets(client_id)
+        return secret, after
 
     async def drop_secret(self, client_id: str, secret_id: str, *, actor: str = "cli") -> None:
-        """Remove one secret now (e.g. the old one, before its grace period ends)."""
-        secrets_ = await self._store.list_secrets(client_id)
-        if not any(s.secret_id == secret_id for s in secrets_):
-            raise NotFound(f"No secret {secret_id} for {client_id}")
-        if len(secrets_) == 1:
-            raise InvalidClientMetadata("Cannot drop the last secret; rotate first")
-        await self._store.delete_secret(secret_id)
+        """Remove one secret now (e.g. the old one, before its grace period ends); never the
+        client's last valid one (409)."""
+        try:
+            await self._store.drop_secret(client_id, secret_id, self._server.clock.now())
+        except KeyError as exc:
+            raise NotFound(f"No secret {secret_id} for {client_id}") from exc
+        except ConflictError as exc:
+            raise InvalidRequest("Cannot drop the last secret; rotate first",
+                                 status=409) from exc
         self._server.directory.invalidate(client_id)
         self._server.audit.emit("client.secret_dropped", "success", client_id=client_id,
                                 actor=actor, secret_id=secret_id)

@@ -197,8 +197,10 @@ class Provisioner:
         if req.fingerprint is not None:  # an older registration's window has passed
             await clients.release_fingerprint(
                 req.fingerprint, self._server.clock.now() - self._server.config.agents.dedup_window)
-        try:
-            await clients.create_client(client, stored)
+        approval = ApprovalRequest("apr_" + secrets.token_hex(8), client.client_id, pending,
+                                   self._server.clock.now()) if pending else None
+        try:  # one transaction: a client with pending scopes always has the approval to act on
+            await clients.create_client(client, stored, approval)
         except ConflictError:
             if req.fingerprint is None:
                 raise
@@ -209,11 +211,7 @@ class Provisioner:
         except BaseException:
             await clients.delete_client(client.client_id)
             raise
-        approval_id = None
-        if pending:
-            approval_id = "apr_" + secrets.token_hex(8)
-            await self._server.stores.approvals.add_approval(ApprovalRequest(
-                approval_id, client.client_id, pending, self._server.clock.now()))
+        approval_id = approval.request_id if approval is not None else None
         self._server.audit.emit(
             "client.registered", "success", client_id=client.client_id,
             scopes=client.allowed_scopes,

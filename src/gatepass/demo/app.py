@@ -87,6 +87,7 @@ def create_demo_api(
     upgrade_url: str | None = None,
     documentation_url: str | None = None,
     max_body_bytes: int = 16_384,
+    on_fail_open: Callable[[str], None] | None = None,
     **config_options: Any,
 ) -> FastAPI:
     """The demo API for tokens of ``issuer`` whose ``aud`` holds ``resource``.
@@ -97,6 +98,7 @@ def create_demo_api(
     by the app's lifespan); ``rate_limit=False`` leaves rate limiting out. Without a
     ``revocation`` checker, revocation is checked as ``gatepass.rs`` does by default, so
     ``config_options`` must give ``client_id`` and ``client_secret`` (``gatepass:introspect``).
+    ``on_fail_open`` sees each request let through unlimited while the limiter's storage is down.
     """
     clock = clock or SystemClock()
     config = _config(issuer, resource, dict(config_options))
@@ -128,7 +130,8 @@ def create_demo_api(
     if limiter is not None:
         classify = by_path_prefix({prefix: "api", **dict.fromkeys(public)}, default=None)
         app.add_middleware(RateLimitMiddleware, limiter=limiter,
-                           policy=policy or Policy(upgrade_url=upgrade_url), classify=classify)
+                           policy=policy or Policy(upgrade_url=upgrade_url), classify=classify,
+                           on_fail_open=on_fail_open)
     app.add_middleware(BearerAuthMiddleware, verifier=verifier, protected_paths=(prefix + "/",),
                        exempt=_exempt(public), serve_metadata=False)  # its own document, below
     return app

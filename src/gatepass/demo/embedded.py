@@ -153,7 +153,8 @@ def _upgrade_url(runtime: Runtime) -> str:
 class EmbeddedDemo:
     """The demo app, the server routes that reach it, and its start/stop."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime,
+                 on_fail_open: Callable[[str], None] | None = None) -> None:
         settings, server = runtime.settings, runtime.server
 
         async def jwks() -> Mapping[str, Any]:
@@ -164,16 +165,17 @@ class EmbeddedDemo:
             settings.issuer, settings.audience, prefix=DEMO_PREFIX, clock=server.clock,
             jwks_source=jwks, revocation=_revocation(runtime), limiter=self.limiter,
             upgrade_url=_upgrade_url(runtime), documentation_url=settings.endpoint("/api/docs"),
-            jwks_refetch_cooldown=1.0, jwks_max_age=60.0,
+            jwks_refetch_cooldown=1.0, jwks_max_age=60.0, on_fail_open=on_fail_open,
         )  # fmt: skip
         paths = metadata_paths(settings.audience)
         self.routes: list[BaseRoute] = [Route(DEMO_PREFIX + "/{path:path}", self.app),
                                         *(Route(p, self.app) for p in paths)]  # fmt: skip
 
     @classmethod
-    async def open(cls, runtime: Runtime) -> EmbeddedDemo:
+    async def open(cls, runtime: Runtime,
+                   on_fail_open: Callable[[str], None] | None = None) -> EmbeddedDemo:
         """Build the demo and start its verifier (revocation feed / listener)."""
-        demo = cls(runtime)
+        demo = cls(runtime, on_fail_open)
         try:
             await demo_parts(demo.app).verifier.start()
         except BaseException:

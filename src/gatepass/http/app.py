@@ -28,6 +28,7 @@ from gatepass.http.authorize import authorize_routes
 from gatepass.http.billing import WebhookBillingGate
 from gatepass.http.cimd_fetch import CimdFetcher
 from gatepass.http.console import console_routes
+from gatepass.http.deadline import DeadlineMiddleware
 from gatepass.http.fetch import FetchLimits, SafeJwksFetcher
 from gatepass.http.gates import AccountLimiter, install_registration_limits, register_policy
 from gatepass.http.oauth import FastLane, fast_endpoints, oauth_routes
@@ -76,7 +77,6 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        metrics = Metrics()
         limits = FetchLimits(settings.jwks_fetch_timeout, settings.fetch_per_host,
                              settings.fetch_pool_size, settings.fetch_failure_ttl)
         # one pool per purpose: metadata-document traffic cannot starve jwks_uri or billing
@@ -99,7 +99,8 @@ def create_app(
             app.router.routes.extend([*oauth, *_routes(runtime, settings, metrics)])
             app.router.routes.extend(_self_service_routes(runtime, source_policy))
             app.router.routes.extend(console_routes(runtime, settings, login_limiter))
-            demo = await EmbeddedDemo.open(runtime) if settings.demo_api else None  # /api/*
+            demo = (await EmbeddedDemo.open(runtime, metrics.fail_open)  # /api/*
+                    if settings.demo_api else None)
             app.router.routes.extend(demo.routes if demo is not None else [])
             jobs = Periodic()
             jobs.every(settings.audit_flush_interval, runtime.server.audit.flush, "audit")
@@ -125,14 +126,17 @@ def create_app(
     app.router.redirect_slashes = False  # its redirect would be built from the Host header
     login_limiter = Limiter(settings.redis_url or "memory://", key_prefix="gatepass:login")
     app.state.config = config
+    metrics = Metrics()
     limiter = install_registration_limits(
         app, settings, (config.registration_path, config.agent_registration_path),
-        authorize=AUTHORIZE_PATH)
+        authorize=AUTHORIZE_PATH, on_fail_open=metrics.fail_open)
     lane: dict[str, Any] = {}
     app.add_middleware(FastLane, endpoints=lane)  # token path: outside sessions and routing
     issuer_path = urlsplit(settings.issuer).path
     if issuer_path not in ("", "/"):  # outermost, so every other layer sees the app's own paths
         app.add_middleware(IssuerPathMiddleware, prefix=issuer_path)
+    app.add_middleware(DeadlineMiddleware, deadline=settings.request_deadline,
+                       body_timeout=settings.body_read_timeout)  # around everything
     return app
 
 

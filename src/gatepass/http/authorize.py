@@ -23,6 +23,7 @@ from gatepass.core.authorize import AUTHORIZE_PATH, AuthorizationRequest, Redire
 from gatepass.core.cimd import CIMD_MARK
 from gatepass.errors import AccessDenied, OAuthError, ServerError, TemporarilyUnavailable
 from gatepass.http.forms import read_oauth_request
+from gatepass.http.outage import storage_failure
 from gatepass.http.session import check_csrf, csrf_token, current_owner, login_url
 from gatepass.models import Owner
 from gatepass.runtime import Runtime
@@ -92,8 +93,8 @@ class _Pages:
                 return RedirectResponse(exc.location, 303, _headers())
             except OAuthError as exc:
                 return self.error(exc)
-            except StorageError:
-                log.exception("storage failure on %s", request.url.path)
+            except StorageError as exc:
+                storage_failure(exc, request.url.path)
                 return self.error(TemporarilyUnavailable("Storage is unavailable; retry later",
                                                          headers={"Retry-After": "5"}))
             except Exception:

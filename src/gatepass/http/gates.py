@@ -9,16 +9,17 @@ Every refusal is audited (``rate_limit.refused``: endpoint class, method, path, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 
-from gatepass.errors import OAuthError, TemporarilyUnavailable
+from gatepass.errors import OAuthError, RateLimitExceeded, TemporarilyUnavailable
 from gatepass.ratelimit import (
     Classifier,
     Limiter,
+    LimiterBusy,
     LimiterUnavailable,
     Policy,
     RateLimitMiddleware,
@@ -34,6 +35,8 @@ __all__ = ["AccountLimiter", "install_registration_limits", "register_policy", "
 REGISTER = "register"
 AUTHORIZE = "authorize"
 DAY = 86_400
+# Registration is rare and slow anyway: a burst waits longer for Redis before it is refused.
+REGISTER_TIMEOUT, REGISTER_POOL_WAIT = 1.0, 3.0
 
 
 def register_policy(settings: Settings) -> Policy:
@@ -69,15 +72,17 @@ def source_address(request: Request, policy: Policy) -> str:
 
 
 def install_registration_limits(app: Starlette, settings: Settings, paths: Iterable[str],
-                                authorize: str | None = None) -> Limiter:
+                                authorize: str | None = None,
+                                on_fail_open: Callable[[str], None] | None = None) -> Limiter:
     """Add the per-address middleware to ``app``; returns its limiter (close it on shutdown).
     Each refusal is a ``rate_limit.refused`` audit event once the app's runtime is open."""
-    limiter = Limiter(settings.redis_url or "memory://", key_prefix="gatepass:reg")
+    limiter = Limiter(settings.redis_url or "memory://", key_prefix="gatepass:reg",
+                      timeout=REGISTER_TIMEOUT, pool_wait=REGISTER_POOL_WAIT)
     policy = register_policy(settings)
     policies = {REGISTER: policy, AUTHORIZE: authorize_policy(settings)}
     app.add_middleware(RateLimitMiddleware, limiter=limiter, policy=policy, policies=policies,
                        classify=registration_classifier(paths, authorize),
-                       on_refusal=_audit_refusals(app, policy))
+                       on_refusal=_audit_refusals(app, policy), on_fail_open=on_fail_open)
     return limiter
 
 
@@ -105,6 +110,10 @@ class AccountLimiter:
         try:
             decision = await self._limiter.hit(("register-account", key), self._windows,
                                                "moving-window")
+        except LimiterBusy as exc:
+            raise RateLimitExceeded("Too many registrations in progress; retry shortly",
+                                    headers={"Retry-After": str(exc.retry_after)},
+                                    extra={"retry_after": exc.retry_after}) from exc
         except LimiterUnavailable as exc:
             raise TemporarilyUnavailable("Registration limits are unavailable; retry shortly",
                                          headers={"Retry-After": "5"}) from exc

@@ -22,6 +22,7 @@ from gatepass.core.server import AuthorizationServer
 from gatepass.errors import InvalidClient, OAuthError, ServerError, TemporarilyUnavailable
 from gatepass.http.forms import read_oauth_scope
 from gatepass.http.oauth_gates import SourceGates
+from gatepass.http.outage import storage_failure
 from gatepass.http.responses import error_response, json_response
 from gatepass.storage.base import StorageError
 
@@ -39,8 +40,8 @@ def guarded(handler: Handler) -> Handler:
             return await handler(request)
         except OAuthError as exc:
             return error_response(exc)
-        except StorageError:
-            log.exception("storage failure on %s", request.url.path)
+        except StorageError as exc:
+            storage_failure(exc, request.url.path)
             return error_response(
                 TemporarilyUnavailable("Storage is unavailable; retry later",
                                        headers={"Retry-After": "5"})
@@ -76,8 +77,8 @@ async def answer(call: Call, scope: Scope, receive: Receive, max_body: int,
         return _error(exc)
     except OAuthError as exc:
         return _error(exc)
-    except StorageError:
-        log.exception("storage failure on %s", scope["path"])
+    except StorageError as exc:
+        storage_failure(exc, scope["path"])
         return _error(TemporarilyUnavailable("Storage is unavailable; retry later",
                                              headers={"Retry-After": "5"}))
     except Exception:

@@ -25,6 +25,14 @@ class Metrics:
                               registry=self.registry)
         self.refusals = Counter("gatepass_token_refusals", "Token requests refused by error",
                                 ["error"], registry=self.registry)
+        self.failed_open = Counter(
+            "gatepass_rate_limit_fail_open",
+            "Requests let through unlimited while the rate-limit storage is down",
+            ["endpoint_class"], registry=self.registry)
+
+    def fail_open(self, endpoint_class: str) -> None:
+        """A ``RateLimitMiddleware`` ``on_fail_open`` hook."""
+        self.failed_open.labels(endpoint_class).inc()
 
     def observe(self, events: Sequence[AuditEvent]) -> None:
         """Count a batch of events (an ``Auditor`` batch observer: counts lag by one flush)."""

@@ -22,7 +22,13 @@ shutdown.
 """
 
 from gatepass.ratelimit._subject import PRINCIPAL_SCOPE_KEY, client_address
-from gatepass.ratelimit.limiter import Decision, Limiter, LimiterUnavailable, WindowState
+from gatepass.ratelimit.limiter import (
+    Decision,
+    Limiter,
+    LimiterBusy,
+    LimiterUnavailable,
+    WindowState,
+)
 from gatepass.ratelimit.middleware import (
     Classifier,
     RateLimitMiddleware,
@@ -38,6 +44,7 @@ __all__ = [
     "Classifier",
     "Decision",
     "Limiter",
+    "LimiterBusy",
     "LimiterUnavailable",
     "Policy",
     "RateLimitMiddleware",

@@ -10,6 +10,14 @@ Each window is one atomic ``limits`` hit, then one concurrent read of every wind
 Storage trouble (an error, or no answer within ``timeout``) raises :class:`LimiterUnavailable`
 and trips a breaker: for ``cooldown`` seconds the storage is not tried at all, so an outage
 costs no latency and logs one line per cooldown. The policy decides to fail open or closed.
+
+Redis connections come from a blocking pool of ``max_connections``: a request finding them all
+busy waits up to ``pool_wait`` seconds for one, then raises :class:`LimiterBusy`. That is local
+back-pressure, not an outage: it trips no breaker and refuses that request only (the middleware
+answers 429 with ``Retry-After``), so a burst beyond the pool never turns into 503s for all.
+So is a timeout, until the storage has given no answer at all for ``patience`` seconds: on a
+loaded process calls time out in bursts although the storage answers, because the answers wait
+for the event loop. A connection error, or timeouts past that patience, are an outage.
 ``limits`` stamps windows with wall-clock time, so ``clock`` must be a wall clock in
 production; it is injectable for the breaker and for the seconds derived from resets.
 
@@ -26,7 +34,8 @@ import asyncio
 import logging
 import math
 import operator
-from typing import Any, NamedTuple
+import time
+from typing import Any, NamedTuple, NoReturn
 
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import Storage
@@ -44,7 +53,14 @@ from gatepass.ratelimit._native import counters_class
 from gatepass.ratelimit._redis_counters import RedisSlidingWindows
 from gatepass.ratelimit.policy import Strategy, Window
 
-__all__ = ["Decision", "Limiter", "LimiterUnavailable", "WindowState", "decision_of"]
+__all__ = [
+    "Decision",
+    "Limiter",
+    "LimiterBusy",
+    "LimiterUnavailable",
+    "WindowState",
+    "decision_of",
+]
 
 logger = logging.getLogger("gatepass.ratelimit")
 
@@ -55,6 +71,56 @@ class LimiterUnavailable(Exception):
     def __init__(self, message: str, *, first: bool) -> None:
         super().__init__(message)
         self.first = first
+
+
+class LimiterBusy(LimiterUnavailable):
+    """This request was not counted: every pooled connection stayed busy for ``pool_wait``
+    seconds, or the storage answered too late while still within ``patience``. Back-pressure
+    (answer 429 with ``retry_after``), not an outage; callers that only know
+    :class:`LimiterUnavailable` treat it like one."""
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message, first=False)
+        self.retry_after = retry_after
+
+
+def _pool_class() -> Any:
+    """``redis.asyncio.BlockingConnectionPool`` whose wait timeout raises a ``PoolExhausted``
+    (a ``ConnectionError``) that the limiter tells apart from a lost connection."""
+    from redis.asyncio import BlockingConnectionPool
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    class PoolExhausted(RedisConnectionError):
+        """No pooled connection became free within the pool's timeout."""
+
+    class WaitingPool(BlockingConnectionPool):
+        exhausted = PoolExhausted
+
+        async def get_connection(self, *args: Any, **options: Any) -> Any:
+            try:
+                return await super().get_connection()  # type: ignore[no-untyped-call]
+            except RedisConnectionError as exc:
+                # Only the wait for a free connection raises from asyncio's timeout; a failed
+                # connect raises from the socket error.
+                if type(exc) is RedisConnectionError and isinstance(
+                        exc.__cause__, asyncio.TimeoutError):
+                    raise PoolExhausted("no pooled Redis connection became free") from exc
+                raise
+
+    return WaitingPool
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]
+               ) -> bool:
+    """Whether ``exc`` (or what it wraps: ``limits`` keeps it as ``storage_error``) is ``kind``."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = getattr(seen, "storage_error", None) or seen.__cause__
+    return False
 
 
 _REMAINING = operator.itemgetter(1)  # WindowState.remaining, without a lambda per call
@@ -103,9 +169,18 @@ class Limiter:
         timeout: float = 0.25,
         cooldown: float = 1.0,
         clock: Clock | None = None,
+        max_connections: int = 100,
+        pool_wait: float = 1.0,
+        patience: float = 5.0,
     ) -> None:
         self._clock = clock or SystemClock()
         self._timeout = None if storage_uri.startswith("memory://") else timeout
+        self._max_connections = max_connections
+        self._pool_wait = pool_wait
+        self._patience = patience
+        self._exhausted: type[BaseException] | None = None
+        self._timeouts: tuple[type[BaseException], ...] = (TimeoutError,)
+        self._quiet_since: float | None = None  # monotonic: the last answer (or first wait)
         self._cooldown = cooldown
         self._down_until = -math.inf
         self._pool: Any = None
@@ -116,8 +191,10 @@ class Limiter:
         self._errors: tuple[type[Exception], ...] = (StorageError, OSError, TimeoutError)
         if not memory:
             from redis.exceptions import RedisError
+            from redis.exceptions import TimeoutError as RedisTimeoutError
 
             self._errors += (RedisError,)
+            self._timeouts += (RedisTimeoutError,)
         self._strategies: dict[Strategy, RateLimiter] = {
             "sliding-window-counter": SlidingWindowCounterRateLimiter(self._storage),
             "moving-window": MovingWindowRateLimiter(self._storage),
@@ -130,11 +207,13 @@ class Limiter:
         if not uri.startswith(("redis://", "rediss://")):
             raise ValueError("rate-limit storage must be memory://, redis:// or rediss://")
         try:
-            import redis.asyncio
+            pool_class = _pool_class()
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError("Redis rate limiting needs: pip install 'gatepass[redis]'") from exc
-        self._pool = redis.asyncio.ConnectionPool.from_url(
-            uri, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
+        self._exhausted = pool_class.exhausted
+        self._pool = pool_class.from_url(
+            uri, socket_timeout=self._timeout, socket_connect_timeout=self._timeout,
+            max_connections=self._max_connections, timeout=self._pool_wait,
         )
         storage = storage_from_string(
             f"async+{uri}",
@@ -170,19 +249,36 @@ class Limiter:
         counting = strategy == "sliding-window-counter"
         if now < self._down_until:
             raise LimiterUnavailable("rate-limit storage is cooling down", first=False)
+        # The deadline covers the wait for a pooled connection plus the storage's answer.
+        deadline = None if self._timeout is None else self._timeout + self._pool_wait
+        started = time.monotonic()
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(deadline):
                 if self._redis is not None and counting:
-                    return decision_of(windows, *await self._redis.hit(key, windows, now))
-                return await self._hit(self._strategies[strategy], key, windows)
+                    decision = decision_of(windows, *await self._redis.hit(key, windows, now))
+                else:
+                    decision = await self._hit(self._strategies[strategy], key, windows)
         except self._errors as exc:
-            self._down_until = now + self._cooldown
-            logger.warning(
-                "rate-limit storage unavailable (%r); next try in %ss", exc, self._cooldown
-            )
-            raise LimiterUnavailable(
-                f"rate-limit storage unavailable: {exc!r}", first=True
-            ) from exc
+            self._busy_or_down(exc, started, now)
+        self._quiet_since = time.monotonic()
+        return decision
+
+    def _busy_or_down(self, exc: Exception, started: float, now: float) -> NoReturn:
+        """Raise :class:`LimiterBusy` for back-pressure (a full pool; a timeout within the
+        patience), else trip the breaker and raise :class:`LimiterUnavailable`."""
+        retry_after = max(1, math.ceil(self._pool_wait))
+        if self._exhausted is not None and _caused_by(exc, self._exhausted):
+            raise LimiterBusy(f"all {self._max_connections} rate-limit connections busy",
+                              retry_after=retry_after) from exc
+        if _caused_by(exc, self._timeouts):
+            if self._quiet_since is None:
+                self._quiet_since = started
+            if time.monotonic() - self._quiet_since < self._patience:
+                raise LimiterBusy("rate-limit storage answered too late",
+                                  retry_after=retry_after) from exc
+        self._down_until = now + self._cooldown
+        logger.warning("rate-limit storage unavailable (%r); next try in %ss", exc, self._cooldown)
+        raise LimiterUnavailable(f"rate-limit storage unavailable: {exc!r}", first=True) from exc
 
     async def _hit(
         self, limiter: RateLimiter, key: tuple[str, ...], windows: tuple[Window, ...]

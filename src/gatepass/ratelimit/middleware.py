@@ -10,6 +10,13 @@ and ``Cache-Control: no-store``.
 ``on_refusal(scope, endpoint_class, error)``, when given, sees every refusal (429, or 503 when
 failing closed) before it is sent, to audit it; it must not raise or block.
 
+Redis-down mode, per endpoint class: each class's :class:`Policy` says ``fail_open``. Failing
+open, a request passes unlimited and its response carries no rate-limit headers (no
+``RateLimit-Policy``: the client can tell nothing was counted); ``failed_open`` counts such
+requests per class and ``on_fail_open(endpoint_class)`` sees each (feed a metric), and one
+warning line is logged per breaker trip. Failing closed answers 503 ``temporarily_unavailable``
+with ``Retry-After``. A full connection pool is neither: that request gets 429.
+
 ``classify(scope)`` names the request's endpoint class (``"api"``, ``"token"``, ...) or returns
 None to leave it alone; each class has its own budget and may have its own :class:`Policy`.
 Any callable works as a predicate (``lambda s: "api" if s["path"].startswith("/v1") else None``);
@@ -22,12 +29,19 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from gatepass.errors import OAuthError, RateLimitExceeded, TemporarilyUnavailable
 from gatepass.ratelimit._subject import PRINCIPAL_SCOPE_KEY, subject_for
-from gatepass.ratelimit.limiter import Decision, Limiter, LimiterUnavailable, decision_of
+from gatepass.ratelimit.limiter import (
+    Decision,
+    Limiter,
+    LimiterBusy,
+    LimiterUnavailable,
+    decision_of,
+)
 from gatepass.ratelimit.policy import Policy, Tier
 
 __all__ = ["Classifier", "RateLimitMiddleware", "RefusalObserver", "always", "by_path_prefix"]
@@ -139,10 +153,13 @@ class RateLimitMiddleware:
         policies: Mapping[str, Policy] | None = None,
         classify: Classifier | None = None,
         on_refusal: RefusalObserver | None = None,
+        on_fail_open: Callable[[str], None] | None = None,
     ) -> None:
         self.app = app
         self.limiter = limiter
         self._on_refusal = on_refusal
+        self._on_fail_open = on_fail_open
+        self.failed_open: Counter[str] = Counter()  # requests let through unlimited, by class
         self._default = _Compiled(policy if policy is not None else Policy(), limiter)
         self._by_class = {c: _Compiled(p, limiter) for c, p in (policies or {}).items()}
         self._classify = classify or always()
@@ -185,6 +202,9 @@ class RateLimitMiddleware:
             try:
                 decision = await self.limiter.hit(subject.key, subject.windows,
                                                   subject.policy.strategy)
+            except LimiterBusy as exc:
+                await self._refuse(scope, endpoint, send, _busy(exc), [])
+                return
             except LimiterUnavailable as exc:
                 await self._unavailable(subject.policy, endpoint, exc, scope, receive, send)
                 return
@@ -211,6 +231,9 @@ class RateLimitMiddleware:
         log = logger.warning if exc.first else logger.debug
         log("rate limiting unavailable, failing %s for %r requests", mode, endpoint)
         if policy.fail_open:
+            self.failed_open[endpoint] += 1
+            if self._on_fail_open is not None:
+                self._on_fail_open(endpoint)
             await self.app(scope, receive, send)
             return
         error = TemporarilyUnavailable(
@@ -243,6 +266,15 @@ def _refusal(policy: Policy, decision: Decision, now: float) -> RateLimitExceede
         f"Rate limit of {decision.refused_by.describe()} exceeded",
         headers={"Retry-After": str(retry_after)},
         extra=extra,
+    )
+
+
+def _busy(exc: LimiterBusy) -> RateLimitExceeded:
+    """Local back-pressure: this request was not counted and is refused on its own."""
+    return RateLimitExceeded(
+        "Too many requests in progress; retry shortly",
+        headers={"Retry-After": str(exc.retry_after)},
+        extra={"retry_after": exc.retry_after},
     )
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "StorageError",
     "Stores",
     "email_key",
+    "kept_in_grace",
 ]
 
 
@@ -55,9 +56,11 @@ class ConflictError(StorageError):
 class ClientStore(Protocol):
     async def get_client(self, client_id: str) -> Client | None: ...
 
-    async def create_client(self, client: Client, secrets: Sequence[ClientSecret] = ()) -> None:
-        """Insert a client with its initial secrets atomically; ``ConflictError`` if the id, or
-        its ``registration_fingerprint``, exists."""
+    async def create_client(self, client: Client, secrets: Sequence[ClientSecret] = (),
+                            approval: ApprovalRequest | None = None) -> None:
+        """Insert a client with its initial secrets and the approval request for its pending
+        scopes, atomically; ``ConflictError`` if the id, or its ``registration_fingerprint``,
+        exists."""
 
     async def update_client(self, client: Client) -> None:
         """Replace a client's record; ``KeyError`` if it does not exist."""
@@ -72,6 +75,19 @@ class ClientStore(Protocol):
         """Set (or shorten) a secret's expiry; ``KeyError`` if unknown."""
 
     async def delete_secret(self, secret_id: str) -> None: ...
+
+    async def rotate_secret(
+        self, secret: ClientSecret, grace_until: float, now: float
+    ) -> list[ClientSecret]:
+        """Add ``secret``. Of the client's other secrets only the newest still valid at ``now``
+        stays, expiring by ``grace_until``; the others are deleted. One transaction with the
+        client locked: racing rotations leave the newest secret plus at most one in grace.
+        ``KeyError`` if the client is unknown. The client's secrets afterwards, oldest first."""
+
+    async def drop_secret(self, client_id: str, secret_id: str, now: float) -> None:
+        """Delete one secret of a client, unless no other secret valid at ``now`` would remain
+        (``ConflictError``); ``KeyError`` if the client has no such secret. The client is
+        locked: racing drops never leave it without a valid secret."""
 
     async def find_by_registration_token(self, digest: str) -> Client | None:
         """The client whose ``registration_token_digest`` equals ``digest``."""
@@ -180,6 +196,13 @@ def email_key(email: str) -> str:
     """The form owner emails are compared in (unique, looked up): lower-cased. Every backend
     uses this one function, so "case-insensitive" means the same thing everywhere."""
     return email.lower()
+
+
+def kept_in_grace(secrets: Sequence[ClientSecret], now: float) -> ClientSecret | None:
+    """The one old secret a rotation keeps (in grace): the newest still valid at ``now``. Every
+    backend uses this rule, so "at most one in grace" means the same thing everywhere."""
+    valid = [s for s in secrets if s.is_valid_at(now)]
+    return max(valid, key=lambda s: (s.created_at, s.secret_id), default=None)
 
 
 class OwnerStore(Protocol):

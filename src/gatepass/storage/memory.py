@@ -25,7 +25,7 @@ from gatepass.models import (
     RefreshToken,
     SigningKey,
 )
-from gatepass.storage.base import ConflictError, Stores, email_key
+from gatepass.storage.base import ConflictError, Stores, email_key, kept_in_grace
 
 __all__ = [
     "MemoryApprovalStore",
@@ -48,17 +48,22 @@ def _check_secrets(client_id: str, secrets: Sequence[ClientSecret]) -> None:
 
 
 class MemoryClientStore:
-    """Clients and their secrets in two dicts."""
+    """Clients and their secrets in two dicts; approval requests written with a client go to
+    ``approvals`` (the set's approval store)."""
 
-    def __init__(self) -> None:
+    def __init__(self, approvals: MemoryApprovalStore | None = None) -> None:
         self._clients: dict[str, Client] = {}
         self._secrets: dict[str, ClientSecret] = {}
+        self._approvals = approvals if approvals is not None else MemoryApprovalStore()
 
     async def get_client(self, client_id: str) -> Client | None:
         return self._clients.get(client_id)
 
-    async def create_client(self, client: Client, secrets: Sequence[ClientSecret] = ()) -> None:
+    async def create_client(self, client: Client, secrets: Sequence[ClientSecret] = (),
+                            approval: ApprovalRequest | None = None) -> None:
         _check_secrets(client.client_id, secrets)
+        if approval is not None and approval.client_id != client.client_id:
+            raise ValueError(f"the approval must belong to client {client.client_id!r}")
         if client.client_id in self._clients:
             raise ConflictError(f"client {client.client_id!r} already exists")
         fp = client.registration_fingerprint
@@ -67,6 +72,8 @@ class MemoryClientStore:
         ids = [s.secret_id for s in secrets]
         if len(set(ids)) != len(ids) or any(i in self._secrets for i in ids):
             raise ConflictError("duplicate secret id")
+        if approval is not None:
+            self._approvals.insert(approval)  # checks first: raises before anything is stored
         self._clients[client.client_id] = client
         self._secrets.update((s.secret_id, s) for s in secrets)
 
@@ -95,6 +102,33 @@ class MemoryClientStore:
 
     async def delete_secret(self, secret_id: str) -> None:
         self._secrets.pop(secret_id, None)
+
+    async def rotate_secret(
+        self, secret: ClientSecret, grace_until: float, now: float
+    ) -> list[ClientSecret]:
+        # No await between reading and writing: atomic on the one event loop.
+        if secret.client_id not in self._clients:
+            raise KeyError(secret.client_id)
+        if secret.secret_id in self._secrets:
+            raise ConflictError(f"secret {secret.secret_id!r} already exists")
+        others = [s for s in self._secrets.values() if s.client_id == secret.client_id]
+        kept = kept_in_grace(others, now)
+        for old in others:
+            del self._secrets[old.secret_id]
+        if kept is not None:
+            until = grace_until if kept.expires_at is None else min(kept.expires_at, grace_until)
+            self._secrets[kept.secret_id] = dataclasses.replace(kept, expires_at=until)
+        self._secrets[secret.secret_id] = secret
+        return await self.list_secrets(secret.client_id)
+
+    async def drop_secret(self, client_id: str, secret_id: str, now: float) -> None:
+        secret = self._secrets.get(secret_id)
+        if secret is None or secret.client_id != client_id:
+            raise KeyError(secret_id)
+        if not any(s.client_id == client_id and s.secret_id != secret_id and s.is_valid_at(now)
+                   for s in self._secrets.values()):
+            raise ConflictError("the client's last valid secret cannot be dropped")
+        del self._secrets[secret_id]
 
     async def find_by_registration_token(self, digest: str) -> Client | None:
         found = [c for c in self._clients.values() if c.registration_token_digest == digest]
@@ -253,6 +287,10 @@ class MemoryApprovalStore:
         self._requests: dict[str, ApprovalRequest] = {}
 
     async def add_approval(self, request: ApprovalRequest) -> None:
+        self.insert(request)
+
+    def insert(self, request: ApprovalRequest) -> None:
+        """``add_approval`` without an await (for a client store writing one with a client)."""
         if request.request_id in self._requests:
             raise ConflictError(f"approval request {request.request_id!r} already exists")
         self._requests[request.request_id] = request
@@ -455,13 +493,14 @@ def open_memory_stores(clock: Clock | None = None) -> Stores:
     async def close() -> None:
         return None
 
+    approvals = MemoryApprovalStore()
     return Stores(
-        clients=MemoryClientStore(),
+        clients=MemoryClientStore(approvals),
         keys=MemoryKeyStore(),
         revocations=MemoryRevocationStore(),
         replay=MemoryReplayCache(clock or SystemClock()),
         audit=MemoryAuditLog(),
-        approvals=MemoryApprovalStore(),
+        approvals=approvals,
         billing=MemoryBillingStore(),
         owners=MemoryOwnerStore(),
         grants=MemoryGrantStore(),

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from gatepass.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
+from gatepass.http.outage import storage_failure
 from gatepass.http.responses import error_response, json_response
 from gatepass.ratelimit import Policy
 from gatepass.runtime import Runtime
@@ -44,8 +45,8 @@ class GuardedRoute(APIRoute):
                 raise
             except OAuthError as exc:
                 return error_response(exc)
-            except StorageError:
-                log.exception("storage failure on %s", request.url.path)
+            except StorageError as exc:
+                storage_failure(exc, request.url.path)
                 return error_response(TemporarilyUnavailable(
                     "Storage is unavailable; retry later", headers={"Retry-After": "5"}))
             except Exception:

@@ -1,8 +1,10 @@
 """Async engine factory for SQLite (aiosqlite, the default) and PostgreSQL (psycopg 3).
 
 Plain ``sqlite:///`` and ``postgresql://`` URLs are mapped to their async drivers. SQLite
-connections get WAL, a busy timeout and foreign keys at connect time; a new SQLite file is
-created with mode 0600.
+connections get WAL, a busy timeout and foreign keys at connect time, and a new SQLite file is
+created with mode 0600; PostgreSQL sessions get a statement timeout. Both are
+``statement_timeout`` seconds (default 5): a locked table or a stuck query fails (a storage error:
+503) instead of holding the request.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ _ASYNC_DRIVERS = {
     "postgresql": "postgresql+psycopg",
 }
 
-SQLITE_BUSY_TIMEOUT_MS = 5000
+STATEMENT_TIMEOUT = 5.0
 POSTGRES_POOL: dict[str, Any] = {
     "pool_size": 10,
     "max_overflow": 20,
@@ -40,14 +42,17 @@ def async_url(url: str | URL) -> URL:
     return parsed.set(drivername=driver) if driver else parsed
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-    finally:
-        cursor.close()
+def _sqlite_on_connect(busy_ms: int) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms:d}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    return on_connect
 
 
 def _create_private(database: str | None) -> None:
@@ -63,16 +68,24 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
-    """An ``AsyncEngine`` for ``url``; ``kwargs`` override the defaults given to SQLAlchemy."""
+def create_engine(url: str | URL, *, statement_timeout: float | None = STATEMENT_TIMEOUT,
+                  **kwargs: Any) -> AsyncEngine:
+    """An ``AsyncEngine`` for ``url``; ``kwargs`` override the defaults given to SQLAlchemy.
+    ``statement_timeout`` (seconds) bounds every statement (PostgreSQL) or lock wait (SQLite);
+    None: no bound on PostgreSQL (migrations), the default busy timeout on SQLite."""
     target = async_url(url)
     backend = target.get_backend_name()
+    ms = 0 if statement_timeout is None else max(1, round(statement_timeout * 1000))
     # JSON columns (audit details, scopes) are written on every audit flush: use orjson.
     kwargs = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads, **kwargs}
     if backend == "postgresql":
-        kwargs = {**POSTGRES_POOL, **kwargs}
+        connect_args = {"options": f"-c statement_timeout={ms}",
+                        **kwargs.pop("connect_args", {})}
+        kwargs = {**POSTGRES_POOL, **kwargs, "connect_args": connect_args}
     engine = create_async_engine(target, **kwargs)
     if backend == "sqlite":
         _create_private(target.database)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        busy = ms or round(STATEMENT_TIMEOUT * 1000)
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect(busy))
     return engine

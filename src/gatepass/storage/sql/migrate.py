@@ -3,13 +3,18 @@
 ``upgrade`` and ``current_revision`` are synchronous (for the CLI and tests): they run the async
 engine on their own event loop, in a worker thread when the caller already has a loop running.
 ``upgrade_async`` is for code that is already async (an app lifespan).
+
+On PostgreSQL, processes starting together take turns: a migration runs under a transaction
+advisory lock (the next one then finds the schema at head), and ``advisory_lock`` serialises
+first-start provisioning (the signing key, the demo client) the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,14 +22,19 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from gatepass.storage.base import StorageError
-from gatepass.storage.sql.engine import create_engine
+from gatepass.storage.sql.engine import async_url, create_engine
 
 __all__ = [
     "MIGRATIONS_DIR",
+    "START_LOCK",
+    "advisory_lock",
     "alembic_config",
     "current_revision",
     "head_revision",
@@ -35,6 +45,9 @@ __all__ = [
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 T = TypeVar("T")
+# pg_advisory_lock keys (bigint): b"gatepass" and b"gp-start" read as integers.
+MIGRATION_LOCK = int.from_bytes(b"gatepass", "big") >> 1
+START_LOCK = int.from_bytes(b"gp-start", "big") >> 1
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -54,7 +67,7 @@ def head_revision() -> str:
 
 
 async def _on_connection(url: str, work: Callable[[Connection], T]) -> T:
-    engine = create_engine(url)
+    engine = create_engine(url, statement_timeout=None)  # a migration may take its time
     try:
         async with engine.begin() as connection:
             return await connection.run_sync(work)
@@ -68,9 +81,34 @@ async def upgrade_async(url: str, revision: str = "head") -> None:
     """Upgrade the database at ``url`` to ``revision``, in one transaction where supported."""
 
     def work(connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":  # held until this transaction ends
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         command.upgrade(alembic_config(connection), revision)
 
     await _on_connection(url, work)
+
+
+@asynccontextmanager
+async def advisory_lock(url: str, key: int = START_LOCK) -> AsyncIterator[None]:
+    """Hold a PostgreSQL session advisory lock on ``key`` for the block: other processes
+    entering it for the same database wait their turn. A no-op on other databases (SQLite
+    writers already take turns; memory is one process)."""
+    if make_url(url).get_backend_name() != "postgresql":
+        yield
+        return
+    engine = create_async_engine(async_url(url), poolclass=NullPool)
+    try:
+        connection = await engine.connect()
+        await connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        await connection.commit()
+    except (SQLAlchemyError, OSError) as exc:
+        await engine.dispose()
+        raise StorageError(f"could not take the start lock: {type(exc).__name__}") from exc
+    try:
+        yield
+    finally:
+        await connection.close()  # ends the session: PostgreSQL releases its advisory locks
+        await engine.dispose()
 
 
 def _read_revision(connection: Connection) -> str | None:

@@ -32,9 +32,9 @@ from gatepass.models import (
     RefreshToken,
     SigningKey,
 )
-from gatepass.storage.base import ConflictError, StorageError, Stores, email_key
+from gatepass.storage.base import ConflictError, StorageError, Stores, email_key, kept_in_grace
 from gatepass.storage.sql import _rows
-from gatepass.storage.sql.engine import create_engine
+from gatepass.storage.sql.engine import STATEMENT_TIMEOUT, create_engine
 from gatepass.storage.sql.tables import (
     approval_requests,
     audit_events,
@@ -129,13 +129,72 @@ class SqlClientStore(_SqlStore):
         rows = await self._fetch(select(clients).where(clients.c.client_id == client_id))
         return _rows.to_client(rows[0]) if rows else None
 
-    async def create_client(self, client: Client, secrets: Sequence[ClientSecret] = ()) -> None:
+    async def create_client(self, client: Client, secrets: Sequence[ClientSecret] = (),
+                            approval: ApprovalRequest | None = None) -> None:
         if any(s.client_id != client.client_id for s in secrets):
             raise ValueError(f"secrets must belong to client {client.client_id!r}")
+        if approval is not None and approval.client_id != client.client_id:
+            raise ValueError(f"the approval must belong to client {client.client_id!r}")
         async with self._tx() as conn:
             await conn.execute(clients.insert().values(_rows.client_row(client)))
             if secrets:
                 await conn.execute(client_secrets.insert(), [_rows.secret_row(s) for s in secrets])
+            if approval is not None:
+                await conn.execute(approval_requests.insert().values(_rows.approval_row(approval)))
+
+    @staticmethod
+    async def _lock_client(conn: AsyncConnection, client_id: str) -> bool:
+        """Lock the client's row until the transaction ends; False if there is none.
+
+        PostgreSQL: ``SELECT ... FOR UPDATE``. SQLite has no row locks: a write that changes
+        nothing takes the database's write lock (waiting out the busy timeout), which a
+        read-then-write transaction would only try for at its first write and then fail."""
+        where = clients.c.client_id == client_id
+        if conn.dialect.name == "postgresql":
+            found = await conn.execute(select(clients.c.client_id).where(where).with_for_update())
+            return found.first() is not None
+        touched = await conn.execute(update(clients).where(where).values(
+            client_id=clients.c.client_id))
+        return bool(touched.rowcount)
+
+    @staticmethod
+    async def _secrets_of(conn: AsyncConnection, client_id: str) -> list[ClientSecret]:
+        c = client_secrets.c
+        query = select(client_secrets).where(c.client_id == client_id)
+        rows = (await conn.execute(query.order_by(c.created_at, c.secret_id))).mappings()
+        return [_rows.to_secret(r) for r in rows]
+
+    async def rotate_secret(
+        self, secret: ClientSecret, grace_until: float, now: float
+    ) -> list[ClientSecret]:
+        c = client_secrets.c
+        async with self._tx() as conn:
+            if not await self._lock_client(conn, secret.client_id):
+                raise KeyError(secret.client_id)
+            others = await self._secrets_of(conn, secret.client_id)
+            kept = kept_in_grace(others, now)
+            gone = [s.secret_id for s in others if s is not kept]
+            if gone:
+                await conn.execute(delete(client_secrets).where(c.secret_id.in_(gone)))
+            if kept is not None:
+                until = grace_until if kept.expires_at is None else min(kept.expires_at,
+                                                                        grace_until)
+                await conn.execute(update(client_secrets).where(
+                    c.secret_id == kept.secret_id).values(expires_at=until))
+            await conn.execute(client_secrets.insert().values(_rows.secret_row(secret)))
+            return await self._secrets_of(conn, secret.client_id)
+
+    async def drop_secret(self, client_id: str, secret_id: str, now: float) -> None:
+        async with self._tx() as conn:
+            if not await self._lock_client(conn, client_id):
+                raise KeyError(secret_id)
+            found = await self._secrets_of(conn, client_id)
+            if not any(s.secret_id == secret_id for s in found):
+                raise KeyError(secret_id)
+            if not any(s.secret_id != secret_id and s.is_valid_at(now) for s in found):
+                raise ConflictError("the client's last valid secret cannot be dropped")
+            await conn.execute(delete(client_secrets).where(
+                client_secrets.c.secret_id == secret_id))
 
     async def update_client(self, client: Client) -> None:
         row = _rows.client_row(client)
@@ -151,10 +210,8 @@ class SqlClientStore(_SqlStore):
         await self._change(client_secrets.insert().values(_rows.secret_row(secret)))
 
     async def list_secrets(self, client_id: str) -> list[ClientSecret]:
-        c = client_secrets.c
-        query = select(client_secrets).where(c.client_id == client_id)
-        query = query.order_by(c.created_at, c.secret_id)
-        return [_rows.to_secret(r) for r in await self._fetch(query)]
+        async with self._tx() as conn:
+            return await self._secrets_of(conn, client_id)
 
     async def expire_secret(self, secret_id: str, expires_at: float) -> None:
         statement = update(client_secrets).where(client_secrets.c.secret_id == secret_id)
@@ -503,13 +560,15 @@ class SqlSessionStore(_SqlStore):
             console_sessions.c.expires_at <= now))
 
 
-async def open_sql_stores(url: str, *, clock: Clock | None = None) -> Stores:
+async def open_sql_stores(url: str, *, clock: Clock | None = None,
+                          statement_timeout: float = STATEMENT_TIMEOUT) -> Stores:
     """Stores on one engine for ``url`` (migrate it first with ``migrate.upgrade``).
 
-    ``clock`` judges replay-cache expiry (default: the system clock). ``close`` disposes the
+    ``clock`` judges replay-cache expiry (default: the system clock). ``statement_timeout``
+    (seconds) bounds each statement (see ``engine.create_engine``). ``close`` disposes the
     engine.
     """
-    engine = create_engine(url)
+    engine = create_engine(url, statement_timeout=statement_timeout)
     return Stores(
         clients=SqlClientStore(engine),
         keys=SqlKeyStore(engine),
