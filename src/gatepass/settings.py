@@ -167,6 +167,10 @@ class Settings(BaseSettings):
     jwks_max_age: int = Field(300, ge=0, description="Cache-Control max-age of the JWKS (s)")
     key_reload_interval: float = Field(10.0, gt=0, description="How often keys are re-read (s)")
     client_cache_ttl: float = Field(5.0, ge=0, description="Client lookup cache lifetime (s)")
+    client_sync_interval: float = Field(
+        0.5, gt=0, le=5,
+        description="How often instances poll the SQL client change log (s); with Redis, changes "
+        "also arrive by pub/sub at once. A suspension waits twice this before it returns")
     max_body_bytes: int = Field(16_384, ge=1024, description="Cap on request bodies (bytes)")
     assertion_max_lifetime: int = Field(
         3600, ge=10, description="Longest exp - now accepted for client assertions (s); "
@@ -178,6 +182,9 @@ class Settings(BaseSettings):
     )
     jwks_fetch_timeout: float = Field(3.0, gt=0, description="Timeout fetching a client's jwks_uri")
     audit_flush_interval: float = Field(0.2, gt=0, description="Audit batch flush interval (s)")
+    audit_dead_letter_path: Path | None = Field(
+        None, description="JSON-lines file for audit events the database refuses, and for those "
+        "it could not take at shutdown (default: data_dir/audit-dead-letter.jsonl)")
     demo_client: bool = Field(True, description="Create a demo client on first start")
     demo_api: bool = Field(
         True, description="Mount the guide's demo API at /api (resource: the default audience)"

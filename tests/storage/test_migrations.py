@@ -33,7 +33,7 @@ def test_sqlite_upgrade_twice_is_a_no_op(tmp_path: Path) -> None:
     assert current_revision(url) is None
     upgrade(url)
     upgrade(url)
-    assert current_revision(url) == head_revision() == "0001"
+    assert current_revision(url) == head_revision() == "0004"
 
 
 async def test_sqlite_schema_matches_tables(tmp_path: Path) -> None:

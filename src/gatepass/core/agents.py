@@ -19,6 +19,7 @@ from gatepass.core.provisioning import (
     ProvisionRequest,
     fingerprint,
 )
+from gatepass.core.revocation import claims_revoked
 from gatepass.errors import (
     InvalidClientMetadata,
     InvalidRequest,
@@ -81,8 +82,10 @@ class AgentRegistrar:
                               extra={"tos_url": self._url(policy.tos_url),
                                      "tos_version": policy.tos_version})
         name = body.get("agent_name")
-        if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
-            raise InvalidClientMetadata(f"agent_name must be a string of 1-{MAX_NAME} characters")
+        if (not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME
+                or not name.isprintable()):
+            raise InvalidClientMetadata(
+                f"agent_name must be a string of 1-{MAX_NAME} printable characters")
         agent_type = body.get("agent_type", "autonomous")
         if agent_type not in AGENT_TYPES:
             raise InvalidClientMetadata(f"agent_type must be one of {', '.join(AGENT_TYPES)}")
@@ -148,7 +151,7 @@ class AgentRegistrar:
         else:
             claims = server.keyring.verify(token)
             if (claims and claims.get("exp", 0) > server.clock.now()
-                    and not await server.stores.revocations.is_revoked(str(claims.get("jti")))):
+                    and not await claims_revoked(server.stores.revocations, claims)):
                 client_id = claims.get("client_id")
         client = await server.stores.clients.get_client(client_id) if client_id else None
         if client is None:

@@ -211,7 +211,7 @@ class Provisioner:
             for old in await store.list_secrets(client.client_id):
                 await store.delete_secret(old.secret_id)
             await store.add_secret(self._secret(client.client_id, secret))
-        self._server.directory.invalidate(client.client_id)
+        await self._server.directory.changed(client.client_id)
         pending = [a for a in await self._server.stores.approvals.list_approvals(
             "pending", client.client_id)]
         self._server.audit.emit("client.registration_repeated", "success",

@@ -100,7 +100,7 @@ class DynamicRegistration:
                           jwks=meta.get("jwks"), jwks_uri=meta.get("jwks_uri"),
                           metadata={**client.metadata, **meta["extra"]})
         await self._server.stores.clients.update_client(updated)
-        self._server.directory.invalidate(client.client_id)
+        await self._server.directory.changed(client.client_id)
         self._server.audit.emit("client.updated", "success", client_id=client.client_id,
                                 scopes=keep, actor="registration_access_token")
         doc = self.document(updated)
@@ -112,7 +112,7 @@ class DynamicRegistration:
         """RFC 7592 §2.3: the client, its credentials and its outstanding tokens are gone at
         once; pending approval requests are denied."""
         await self._server.stores.clients.delete_client(client.client_id)
-        self._server.directory.invalidate(client.client_id)
+        await self._server.directory.changed(client.client_id)
         await revoke_outstanding(self._server, client.client_id, actor="registration_access_token")
         approvals = self._server.stores.approvals
         for request in await approvals.list_approvals("pending", client.client_id):
@@ -145,8 +145,10 @@ class DynamicRegistration:
         if unknown:
             raise InvalidClientMetadata(f"Unsupported metadata: {', '.join(unknown)}")
         for name in _STRINGS:
-            if name in body and (not isinstance(body[name], str) or len(body[name]) > 500):
-                raise InvalidClientMetadata(f"{name} must be a string of at most 500 characters")
+            if name in body and (not isinstance(body[name], str) or len(body[name]) > 500
+                                 or not body[name].isprintable()):
+                raise InvalidClientMetadata(
+                    f"{name} must be a string of at most 500 printable characters")
         method = body.get("token_endpoint_auth_method", "client_secret_basic")
         if method not in SUPPORTED_METHODS:
             raise InvalidClientMetadata(f"Unsupported token_endpoint_auth_method {method!r}")

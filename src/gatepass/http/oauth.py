@@ -123,15 +123,21 @@ def oauth_routes(server: AuthorizationServer, max_body: int) -> list[Route]:
 
 
 async def _revocation_feed(server: AuthorizationServer, request: Request) -> Response:
-    """Unexpired revoked ``jti`` values, for resource servers that pull (ETag / 304)."""
+    """Unexpired revoked ``jti`` values and client cutoffs (``{"client_id", "revoked_before",
+    "exp"}``: tokens of the client with an earlier ``iat`` are revoked), for resource servers
+    that pull (ETag / 304)."""
     now = server.clock.now()
     rows = await server.stores.revocations.revoked_since(0)
     items: list[dict[str, Any]] = [{"jti": j, "exp": e} for j, e in rows if e > now]
-    digest = hashlib.sha256(" ".join(i["jti"] for i in items).encode()).hexdigest()[:16]
-    etag = f'"{len(items)}-{digest}"'
+    cutoffs = [{"client_id": c, "revoked_before": b, "exp": e}
+               for c, b, e in await server.stores.revocations.client_cutoffs(now)]
+    seen = " ".join([*(i["jti"] for i in items), *(f"{c['client_id']}<{c['revoked_before']!r}"
+                                                    for c in cutoffs)])
+    digest = hashlib.sha256(seen.encode()).hexdigest()[:16]
+    etag = f'"{len(items)}-{len(cutoffs)}-{digest}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers={"ETag": etag})
-    return json_response({"revoked": items}, headers={"ETag": etag})
+    return json_response({"revoked": items, "clients": cutoffs}, headers={"ETag": etag})
 
 
 class FastLane:
