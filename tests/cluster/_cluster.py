@@ -8,6 +8,7 @@ process is terminated at the end; every wait is bounded.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -17,18 +18,34 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
 import gatepass
-from conftest import REDIS_URL, fresh_postgres_database  # tests/conftest.py
+
+
+def _root_conftest() -> ModuleType:
+    """tests/conftest.py, by path: ``import conftest`` finds whichever conftest module was
+    loaded last (tests/http has one too)."""
+    path = Path(__file__).resolve().parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("gatepass_tests_root_conftest", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_ROOT = _root_conftest()
+REDIS_URL: str = _ROOT.REDIS_URL
+fresh_postgres_database = _ROOT.fresh_postgres_database
 
 GATEPASS = Path(sys.executable).with_name("gatepass")
 STARTUP_TIMEOUT = 120.0
 CLI_TIMEOUT = 240.0  # a loaded CI machine: the CLI's start alone can take many seconds
-SCOPES = [{"name": "read:projects"}, {"name": "read:analytics"},
+SCOPES = [{"name": "read:projects"}, {"name": "read:analytics", "min_trust": 1},
           {"name": "gatepass:introspect", "internal": True}]
 
 

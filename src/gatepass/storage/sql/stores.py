@@ -335,10 +335,13 @@ class SqlAuditLog(_SqlStore):
         binding (on SQLite each bound row would also hand the GIL back and forth with the
         driver's thread). Ids already stored are skipped, so a retried batch is stored once."""
         statement = _AUDIT_INSERT[self._engine.dialect.name]
+        try:
+            payloads = [orjson.dumps([_rows.event_values(e) for e in events[i : i + _AUDIT_CHUNK]])
+                        .decode() for i in range(0, len(events), _AUDIT_CHUNK)]
+        except TypeError as exc:  # orjson.JSONEncodeError: e.g. an integer beyond 64 bits
+            raise DataRejected(f"an audit event cannot be encoded: {exc}") from exc
         async with self._tx() as conn:
-            for start in range(0, len(events), _AUDIT_CHUNK):
-                chunk = events[start : start + _AUDIT_CHUNK]
-                payload = orjson.dumps([_rows.event_values(e) for e in chunk]).decode()
+            for payload in payloads:
                 await conn.exec_driver_sql(statement, (payload,))
 
     async def recent(self, limit: int = 100, client_id: str | None = None) -> list[AuditEvent]:
