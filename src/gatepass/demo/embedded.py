@@ -103,11 +103,15 @@ class _AnyRevoked:
     def __init__(self, *checkers: RevocationChecker) -> None:
         self._checkers = list(checkers)
         self._denials = self._synchronous()
+        self._cutters = self._cutoffs()
+
+    def _cutoffs(self) -> list[Callable[[str, float | None], bool]]:
+        """Each ``ClientCutoffs`` checker's ``cuts_off`` (found once, not per request)."""
+        return [c.cuts_off for c in self._checkers if isinstance(c, ClientCutoffs)]
 
     def cuts_off(self, client_id: str, issued_at: float | None) -> bool:
         """A client cutoff any checker knows (``ClientCutoffs``)."""
-        return any(c.cuts_off(client_id, issued_at) for c in self._checkers
-                   if isinstance(c, ClientCutoffs))
+        return any(cut(client_id, issued_at) for cut in self._cutters)
 
     def _synchronous(self) -> list[Callable[[str], bool | None] | None]:
         """Each checker's ``denies``, None for one that must be awaited (the
@@ -142,6 +146,7 @@ class _AnyRevoked:
                 log.warning("revocation checker %s unavailable: %s", type(checker).__name__, exc)
                 self._checkers.remove(checker)
         self._denials = self._synchronous()
+        self._cutters = self._cutoffs()
 
     async def stop(self) -> None:
         for checker in self._checkers:
