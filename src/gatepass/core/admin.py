@@ -172,7 +172,7 @@ class Admin:
         The suspension is announced to every instance first; the cutoff is taken once it has
         reached them (twice ``client_sync_interval`` when other processes share the stores), so
         a token issued anywhere before this returns is refused, and none is issued after.
-        Returns how many ``jti`` the audit trail listed besides (see ``revoke_outstanding``)."""
+        Returns how many unexpired tokens the audit trail lists (see ``revoke_outstanding``)."""
         await self.set_status(client_id, "suspended", actor=actor, reason=reason)
         settle = 2 * self._server.config.client_sync_interval
         return await revoke_outstanding(self._server, client_id, actor=actor,
