@@ -19,7 +19,7 @@ from gatepass.clock import Clock, SystemClock
 from gatepass.core.admin import Admin
 from gatepass.core.agents import AgentRegistrar
 from gatepass.core.attestation import AttestationVerifier
-from gatepass.core.audit import Auditor, BatchObserver
+from gatepass.core.audit import Auditor, BatchObserver, DeadLetterFile
 from gatepass.core.billing import BillingGate, FreeTierGate, PrepaidBillingGate
 from gatepass.core.client_auth.private_key_jwt import JwksFetcher
 from gatepass.core.config import AgentPolicy, AttestationIssuer, ServerConfig
@@ -111,6 +111,7 @@ def server_config(settings: Settings) -> ServerConfig:
         assertion_max_lifetime=settings.assertion_max_lifetime,
         assertion_algorithms=tuple(settings.assertion_algorithms),
         client_cache_ttl=settings.client_cache_ttl,
+        client_sync_interval=settings.client_sync_interval,
         agents=agent_policy(settings),
         signing_alg=settings.signing_alg,
         jwks_max_age=settings.jwks_max_age,
@@ -131,7 +132,8 @@ async def open_stores(
     if migrate:
         await upgrade_async(settings.database_url)
     stores = await open_sql_stores(settings.database_url, clock=clock,
-                                   statement_timeout=settings.database_timeout)
+                                   statement_timeout=settings.database_timeout,
+                                   change_interval=settings.client_sync_interval)
     return await _with_redis_push(settings, stores)
 
 
@@ -146,18 +148,22 @@ def start_lock(settings: Settings) -> AbstractAsyncContextManager[None]:
 
 
 async def _with_redis_push(settings: Settings, stores: Stores) -> Stores:
-    """With ``redis_url`` set, revocations are also pushed on ``gatepass:revocations``."""
+    """With ``redis_url`` set, revocations and client cutoffs are also pushed on
+    ``gatepass:revocations``, and client changes on ``gatepass:clients``."""
     if not settings.redis_url:
         return stores
     from redis.asyncio import Redis
 
-    from gatepass.storage.fanout import PublishingRevocationStore
-    from gatepass.storage.redis import publish_revocation
+    from gatepass.storage.fanout import BroadcastClientChanges, PublishingRevocationStore
+    from gatepass.storage.redis import RedisClientChanges, publish_cutoff, publish_revocation
 
     redis = Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
 
     async def publish(jti: str, exp: float) -> None:
         await publish_revocation(redis, jti, exp)
+
+    async def cutoff(client_id: str, before: float, exp: float) -> None:
+        await publish_cutoff(redis, client_id, before, exp)
 
     async def close() -> None:
         try:
@@ -165,8 +171,11 @@ async def _with_redis_push(settings: Settings, stores: Stores) -> Stores:
         finally:
             await redis.aclose()
 
-    return replace(stores, revocations=PublishingRevocationStore(stores.revocations, publish),
-                   close=close)
+    changes = RedisClientChanges(redis)
+    return replace(stores,
+                   revocations=PublishingRevocationStore(stores.revocations, publish, cutoff),
+                   changes=BroadcastClientChanges(stores.changes, changes) if stores.changes
+                   else changes, close=close)
 
 
 @dataclass
@@ -184,8 +193,10 @@ class Runtime:
         self.server.keyring = Keyring(await self.stores.keys.list_keys(), self.server.sealer)
 
     async def close(self) -> None:
+        """Flush the audit trail (what cannot be stored goes to the dead-letter file), then
+        release the stores."""
         try:
-            await self.server.audit.flush()
+            await self.server.audit.close()
         finally:
             await self.stores.close()
 
@@ -222,7 +233,9 @@ async def open_runtime(
     except BaseException:
         await stores.close()
         raise
-    auditor = Auditor(stores.audit, clock, on_audit, on_audit_batch)
+    dead_letter = settings.audit_dead_letter_path or (
+        Path(settings.data_dir) / "audit-dead-letter.jsonl")
+    auditor = Auditor(stores.audit, clock, on_audit, on_audit_batch, DeadLetterFile(dead_letter))
     hasher = SecretHasher(pepper)
     server = AuthorizationServer(server_config(settings), stores, keyring, sealer, hasher, clock,
                                  auditor, fetch_jwks or _no_fetch)

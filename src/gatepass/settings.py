@@ -202,6 +202,10 @@ class Settings(BaseSettings):
     jwks_max_age: int = Field(300, ge=0, description="Cache-Control max-age of the JWKS (s)")
     key_reload_interval: float = Field(10.0, gt=0, description="How often keys are re-read (s)")
     client_cache_ttl: float = Field(5.0, ge=0, description="Client lookup cache lifetime (s)")
+    client_sync_interval: float = Field(
+        0.5, gt=0, le=5,
+        description="How often instances poll the SQL client change log (s); with Redis, changes "
+        "also arrive by pub/sub at once. A suspension waits twice this before it returns")
     max_body_bytes: int = Field(16_384, ge=1024, description="Cap on request bodies (bytes)")
     http_parser: Literal["h11", "httptools"] = Field(
         "h11", description="HTTP/1.1 parser of `serve`: h11 enforces http_max_header_bytes; "
@@ -257,6 +261,9 @@ class Settings(BaseSettings):
         "before 429"
     )
     audit_flush_interval: float = Field(0.2, gt=0, description="Audit batch flush interval (s)")
+    audit_dead_letter_path: Path | None = Field(
+        None, description="JSON-lines file for audit events the database refuses, and for those "
+        "it could not take at shutdown (default: data_dir/audit-dead-letter.jsonl)")
     demo_client: bool | None = Field(
         None, description="Create a demo client (the catalog's non-internal scopes) on first "
         "start; unset: only in development mode, where its secret and a demo billing token "

@@ -148,6 +148,8 @@ async def test_free_tier_registers_without_billing(tmp_path: Path) -> None:
     ({"agent_name": ""}, "invalid_client_metadata", "agent_name"),
     ({"agent_name": "x" * 201}, "invalid_client_metadata", "agent_name"),
     ({"agent_name": 7}, "invalid_client_metadata", "agent_name"),
+    ({"agent_name": "a\x00b"}, "invalid_client_metadata", "printable"),  # NUL: never a 503
+    ({"agent_name": "line\nbreak"}, "invalid_client_metadata", "printable"),
     ({"requested_scopes": ["read:projects", "delete:everything", "nuke:all"]},
      "invalid_scope", "Unknown scope: delete:everything nuke:all"),
     ({"requested_scopes": ["gatepass:admin"]}, "invalid_scope", "gatepass:admin"),

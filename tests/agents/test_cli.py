@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 import gatepass.cli.agents
 import gatepass.cli.audit
 import gatepass.cli.billing
+import gatepass.cli.clients
 import gatepass.cli.system  # noqa: F401  (registers the commands)
 from gatepass.cli import app
 from gatepass.settings import load_settings
@@ -175,6 +176,27 @@ async def test_agents_suspend_is_a_kill_switch(hc: Harness, config: Path) -> Non
     me = await hc.http.get("/api/v1/agents/me", headers=bearer(reg["registration_access_token"]))
     assert me.json()["status"] == "suspended"
     assert (await hc.http.post(REGISTER, json={})).status_code == 400  # server still fine
+
+
+async def test_clients_revoke_tokens_revokes_by_cutoff_and_keeps_the_client(
+        hc: Harness, config: Path) -> None:
+    reg = await hc.registered()
+    cid, secret = reg["client_id"], reg["client_secret"]
+    token = (await hc.token(cid, secret)).json()["access_token"]
+    rs = await hc.runtime.admin.create_client("rs", "gatepass:introspect")
+    assert rs.secret is not None
+    await hc.runtime.server.audit.flush()
+    out = await cli(config, "clients", "revoke-tokens", cid)
+    assert "1 unexpired" in out
+    introspected = await hc.http.post("/oauth/introspect", data={"token": token},
+                                      headers=basic(rs.client.client_id, rs.secret))
+    assert introspected.json() == {"active": False}
+    await asyncio.sleep(1.0)  # from the next whole second, new tokens work
+    fresh = (await hc.token(cid, secret)).json()["access_token"]
+    introspected = await hc.http.post("/oauth/introspect", data={"token": fresh},
+                                      headers=basic(rs.client.client_id, rs.secret))
+    assert introspected.json()["active"] is True
+    assert "nobody" in await cli(config, "clients", "revoke-tokens", "nobody", code=1)
 
 
 async def test_tables_for_humans(hc: Harness, config: Path) -> None:

@@ -95,6 +95,7 @@ async def test_rfc7591_s2_private_key_jwt_client_has_no_secret(dcr: Harness) -> 
     ({"client_secret": "my-own-secret"}, "invalid_client_metadata", "chosen by the server"),
     ({"client_name": 5}, "invalid_client_metadata", "client_name"),
     ({"client_name": "x" * 501}, "invalid_client_metadata", "client_name"),
+    ({"client_name": "a\x00b"}, "invalid_client_metadata", "printable"),
     ({"scope": "read:projects delete:world"}, "invalid_scope", "delete:world"),
     ({"scope": "gatepass:admin"}, "invalid_scope", "gatepass:admin"),
     ({"software_statement": "eyJhbGciOiJub25lIn0.e30."}, "invalid_software_statement",

@@ -189,6 +189,7 @@ def test_public_surface_is_pinned() -> None:
             "WELL_KNOWN_PATH",
             "AnonymousUser",
             "BearerAuthMiddleware",
+            "ClientCutoffs",
             "Credentials",
             "FeedRevocationChecker",
             "IntrospectionChecker",

@@ -120,3 +120,26 @@ async def test_count_and_find_agree_on_a_large_log(stores: Stores) -> None:
     found = await stores.audit.find("c1", "token.issued", since=T0 + 600)
     assert len(found) == 200
     assert [e.at for e in found] == sorted(e.at for e in found)
+
+
+async def test_data_the_store_cannot_take_is_refused_as_such(stores: Stores,
+                                                             store_url: str) -> None:
+    """``DataRejected`` (retrying the same data is useless), not a plain outage; the batch it
+    was in is not stored in part."""
+    import pytest
+
+    from gatepass.storage.base import DataRejected
+
+    poison = [event(1, event_id="ok"), AuditEvent("x", "success", T0, details={"n": 2**70},
+                                                  event_id="huge")]
+    if store_url == "memory":
+        await stores.audit.record(poison)  # memory keeps objects: nothing to refuse
+        return
+    with pytest.raises(DataRejected):
+        await stores.audit.record(poison)
+    assert await stores.audit.recent() == []
+    if "postgres" in store_url:  # PostgreSQL refuses NUL in text
+        with pytest.raises(DataRejected):
+            await stores.audit.record([event(1, client_id="a\x00b", event_id="nul")])
+    await stores.audit.record([poison[0]])
+    assert [e.event_id for e in await stores.audit.recent()] == ["ok"]

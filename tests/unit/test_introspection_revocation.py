@@ -222,7 +222,7 @@ async def test_rfc7009_s2_2_1_storage_failure_is_raised_not_silently_ok(
     make_harness: HarnessFactory, clock: Any
 ) -> None:
     base = open_memory_stores(clock)
-    failing = FailingStore(base.revocations, "revoke", "is_revoked")
+    failing = FailingStore(base.revocations, "revoke", "is_revoked", "token_revoked")
     async with make_harness(stores=dataclasses.replace(base, revocations=failing)) as h:
         cid, secret = await h.secret_client()
         token = await h.token_for(cid, secret)

@@ -93,6 +93,14 @@ def disable(ctx: typer.Context, client_id: str) -> None:
     console.print(f"{client_id} disabled")
 
 
+@clients.command("revoke-tokens")
+def revoke_tokens(ctx: typer.Context, client_id: str) -> None:
+    """Revoke every token issued to a client so far (it may get new ones: from the next second)."""
+    found = run(ctx, lambda rt: rt.admin.revoke_tokens(client_id, actor="cli"))
+    console.print(f"every token of {client_id} issued until now is revoked ({found} unexpired "
+                  "in the audit trail)")
+
+
 @clients.command("enable")
 def enable(ctx: typer.Context, client_id: str) -> None:
     """Re-enable a disabled client."""

@@ -109,7 +109,7 @@ class Admin:
                          reason: str | None = None) -> Client:
         client = replace(await self.get_client(client_id), status=status)
         await self._store.update_client(client)
-        self._server.directory.invalidate(client_id)
+        await self._server.directory.changed(client_id)
         self._server.audit.emit(f"client.{status}", "success", client_id=client_id, actor=actor,
                                 reason=reason)
         return client
@@ -129,7 +129,7 @@ class Admin:
                                                     now + grace_seconds, now)
         except KeyError as exc:
             raise NotFound(f"No client {client_id}") from exc
-        self._server.directory.invalidate(client_id)
+        await self._server.directory.changed(client_id)
         self._server.audit.emit("client.secret_rotated", "success", client_id=client_id,
                                 actor=actor, grace_seconds=grace_seconds)
         return secret, after
@@ -144,7 +144,7 @@ class Admin:
         except ConflictError as exc:
             raise InvalidRequest("Cannot drop the last secret; rotate first",
                                  status=409) from exc
-        self._server.directory.invalidate(client_id)
+        await self._server.directory.changed(client_id)
         self._server.audit.emit("client.secret_dropped", "success", client_id=client_id,
                                 actor=actor, secret_id=secret_id)
 
@@ -171,7 +171,7 @@ class Admin:
             client = await self.get_client(request.client_id)
             merged = tuple(dict.fromkeys((*client.allowed_scopes, *granted)))
             await self._store.update_client(replace(client, allowed_scopes=merged))
-            self._server.directory.invalidate(client.client_id)
+            await self._server.directory.changed(client.client_id)
         self._server.audit.emit(f"approval.{decided.status}", "success",
                                 client_id=request.client_id, scopes=granted, actor=actor,
                                 reason=reason, request_id=request_id,
@@ -179,8 +179,20 @@ class Admin:
         return decided
 
     async def suspend(self, client_id: str, *, actor: str, reason: str | None = None) -> int:
-        """Kill switch: no more tokens, and every outstanding token is revoked. Returns how many."""
+        """Kill switch: no more tokens, and every token issued so far is revoked by cutoff.
+
+        The suspension is announced to every instance first; the cutoff is taken once it has
+        reached them (twice ``client_sync_interval`` when other processes share the stores), so
+        a token issued anywhere before this returns is refused, and none is issued after.
+        Returns how many unexpired tokens the audit trail lists (see ``revoke_outstanding``)."""
         await self.set_status(client_id, "suspended", actor=actor, reason=reason)
+        settle = 2 * self._server.config.client_sync_interval
+        return await revoke_outstanding(self._server, client_id, actor=actor,
+                                        settle=settle if self._server.stores.changes else 0.0)
+
+    async def revoke_tokens(self, client_id: str, *, actor: str) -> int:
+        """Revoke every token issued to a client so far (by cutoff) without suspending it."""
+        await self.get_client(client_id)
         return await revoke_outstanding(self._server, client_id, actor=actor)
 
     async def set_trust(self, client_id: str, level: int, *, actor: str,
@@ -191,7 +203,7 @@ class Admin:
             raise InvalidRequest(f"Trust level must be between 0 and {policy.max_trust}")
         client = replace(await self.get_client(client_id), trust_level=level)
         await self._store.update_client(client)
-        self._server.directory.invalidate(client_id)
+        await self._server.directory.changed(client_id)
         self._server.audit.emit("client.trust_changed", "success", client_id=client_id,
                                 actor=actor, reason=reason, trust_level=level)
         return client

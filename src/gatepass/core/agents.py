@@ -28,6 +28,7 @@ from gatepass.core.registration import (
     needs_billing,
     validate_metadata,
 )
+from gatepass.core.revocation import claims_revoked
 from gatepass.errors import (
     InvalidClientMetadata,
     InvalidRequest,
@@ -83,8 +84,10 @@ class AgentRegistrar:
                               extra={"tos_url": self._url(policy.tos_url),
                                      "tos_version": policy.tos_version})
         name = body["agent_name"] if "agent_name" in body else body.get("client_name")
-        if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
-            raise InvalidClientMetadata(f"agent_name must be a string of 1-{MAX_NAME} characters")
+        if (not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME
+                or not name.isprintable()):
+            raise InvalidClientMetadata(
+                f"agent_name must be a string of 1-{MAX_NAME} printable characters")
         agent_type = body.get("agent_type", "autonomous")
         if agent_type not in AGENT_TYPES:
             raise InvalidClientMetadata(f"agent_type must be one of {', '.join(AGENT_TYPES)}")
@@ -165,7 +168,7 @@ class AgentRegistrar:
         else:
             claims = server.keyring.verify(token)
             if (claims and claims.get("exp", 0) > server.clock.now()
-                    and not await server.stores.revocations.is_revoked(str(claims.get("jti")))):
+                    and not await claims_revoked(server.stores.revocations, claims)):
                 client_id = claims.get("client_id")
         client = await server.stores.clients.get_client(client_id) if client_id else None
         if client is None:

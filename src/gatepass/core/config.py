@@ -65,6 +65,7 @@ class ServerConfig:
     assertion_max_lifetime: int = 3600
     assertion_algorithms: tuple[str, ...] = ("ES256", "ES384", "RS256", "PS256", "Ed25519")
     client_cache_ttl: float = 5.0
+    client_sync_interval: float = 0.5  # bound on a client change reaching other instances
     token_path: str = "/oauth/token"
     introspection_path: str = "/oauth/introspect"
     revocation_path: str = "/oauth/revoke"

@@ -1,4 +1,5 @@
-"""Cached client lookups for the hot path, invalidated on change (DESIGN §2)."""
+"""Cached client lookups for the hot path, invalidated on change (DESIGN §2), in this process
+and, through the stores' ``ClientChanges`` channel, in every other one."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 from gatepass.clock import Clock
 from gatepass.models import Client, ClientSecret
-from gatepass.storage.base import ClientStore
+from gatepass.storage.base import ClientChanges, ClientStore
 
 __all__ = ["ClientDirectory", "ClientEntry"]
 
@@ -20,13 +21,17 @@ class ClientEntry:
 
 
 class ClientDirectory:
-    """Client + secrets by id, cached for ``ttl`` seconds (bounded LRU); ``invalidate`` on change.
+    """Client + secrets by id, cached for ``ttl`` seconds (bounded LRU).
 
-    Changes made by another process (the CLI) are seen within ``ttl``.
+    A change goes through ``changed``: the entry is dropped here and announced on ``changes``;
+    ``follow`` (run by every serving process) drops the entries other processes (another
+    instance, the CLI) announce, within the channel's bound instead of ``ttl``.
     """
 
-    def __init__(self, store: ClientStore, clock: Clock, ttl: float, max_entries: int = 10_000):
+    def __init__(self, store: ClientStore, clock: Clock, ttl: float, max_entries: int = 10_000,
+                 changes: ClientChanges | None = None):
         self.store = store
+        self.changes = changes
         self._clock = clock
         self._ttl = ttl
         self._max = max_entries
@@ -37,6 +42,8 @@ class ClientDirectory:
         self._generation = 0  # bumped by invalidate: a load that started before is not cached
 
     async def lookup(self, client_id: str) -> ClientEntry | None:
+        if "\x00" in client_id:  # never a client (ids are printable); some stores refuse NUL
+            return None
         hit = self._cache.get(client_id)
         if hit is not None and hit[0] > self._clock.now():
             self._cache.move_to_end(client_id)
@@ -66,6 +73,18 @@ class ClientDirectory:
             del self._loading[client_id]
         if not task.cancelled():
             task.exception()  # retrieved here too, in case every caller went away
+
+    async def changed(self, client_id: str) -> None:
+        """A client's record or secrets changed: forget it here and tell the other processes
+        (``StorageError`` if the change could not be announced)."""
+        self.invalidate(client_id)
+        if self.changes is not None:
+            await self.changes.publish(client_id)
+
+    async def follow(self) -> None:
+        """Drop the entries other processes announce as changed, until cancelled."""
+        if self.changes is not None:
+            await self.changes.listen(self.invalidate)
 
     def invalidate(self, client_id: str | None = None) -> None:
         self._generation += 1

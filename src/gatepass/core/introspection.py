@@ -1,7 +1,8 @@
 """Token introspection (RFC 7662 §2).
 
 An access token is active when this server signed it with a published key, it has not expired
-and it is not revoked. A caller sees the claims of tokens issued to itself; a client holding the
+and it is not revoked (its ``jti``, or its client's cutoff: ``iat`` earlier than
+``revoked_before``). A caller sees the claims of tokens issued to itself; a client holding the
 ``gatepass:introspect`` scope (a resource server) sees any access token. A refresh token is
 active when it is unused (not rotated away), its grant is not revoked and it has not expired;
 only the client it was issued to sees it (resource servers never hold refresh tokens).
@@ -16,6 +17,7 @@ from typing import Any
 from gatepass.clock import Clock
 from gatepass.core.credentials import SecretHasher
 from gatepass.core.directory import ClientEntry
+from gatepass.core.revocation import claims_revoked
 from gatepass.keys import Keyring
 from gatepass.scopes import format_scope
 from gatepass.storage.base import GrantStore, RevocationStore
@@ -60,7 +62,7 @@ class Introspector:
         )
         if not allowed:
             return dict(INACTIVE)
-        if await self._revocations.is_revoked(str(claims.get("jti"))):
+        if await claims_revoked(self._revocations, claims):
             return dict(INACTIVE)
         return {"active": True, "token_type": "Bearer", **claims}
 

@@ -206,4 +206,4 @@ class Owners:
 
     async def _store_client(self, client: Client) -> None:
         await self._server.stores.clients.update_client(client)
-        self._server.directory.invalidate(client.client_id)
+        await self._server.directory.changed(client.client_id)

@@ -187,7 +187,7 @@ class DynamicRegistration:
                           jwks=meta.get("jwks"), jwks_uri=meta.get("jwks_uri"),
                           metadata={**client.metadata, **meta["extra"]})
         await self._server.stores.clients.update_client(updated)
-        self._server.directory.invalidate(client.client_id)
+        await self._server.directory.changed(client.client_id)
         self._server.audit.emit("client.updated", "success", client_id=client.client_id,
                                 scopes=keep, actor="registration_access_token")
         doc = self.document(updated)
@@ -202,7 +202,7 @@ class DynamicRegistration:
         once; pending approval requests are denied."""
         _check_may_change(client)
         await self._server.stores.clients.delete_client(client.client_id)
-        self._server.directory.invalidate(client.client_id)
+        await self._server.directory.changed(client.client_id)
         await revoke_outstanding(self._server, client.client_id, actor="registration_access_token")
         approvals = self._server.stores.approvals
         for request in await approvals.list_approvals("pending", client.client_id):
@@ -232,8 +232,10 @@ class DynamicRegistration:
         if not isinstance(body, dict):
             raise InvalidRequest("The body must be a JSON object")
         for name in _STRINGS:
-            if name in body and (not isinstance(body[name], str) or len(body[name]) > 500):
-                raise InvalidClientMetadata(f"{name} must be a string of at most 500 characters")
+            if name in body and (not isinstance(body[name], str) or len(body[name]) > 500
+                                 or not body[name].isprintable()):
+                raise InvalidClientMetadata(
+                    f"{name} must be a string of at most 500 printable characters")
         meta = await validate_metadata(body, self._server.config, self._provisioner,
                                        keyed_default=False)
         extra = {k: body[k] for k in ("client_uri", "logo_uri", "tos_uri", "policy_uri",

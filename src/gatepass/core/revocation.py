@@ -6,10 +6,22 @@ looked up by digest: revoking one revokes its whole grant, the grant's other ref
 access token issued under it. ``token_type_hint`` only orders the two lookups (§2.1). Only the
 client a token was issued to may revoke it (§2.1). Unknown or invalid tokens get 200 (§2.2). A
 storage failure propagates (the shell answers 503), never a silent 200.
+
+The kill switch (suspension, "revoke every token of this client") does not depend on finding
+each token: it records a per-client cutoff, ``revoked_before``, and every check
+(``claims_revoked``: introspection, the AS's own bearer checks; ``gatepass.rs`` through the
+revocation channel and feed) refuses a token of that client whose ``iat`` is earlier. ``iat``
+has whole-second resolution and is never later than the issuing moment (it is rounded down), so
+a token signed before the cutoff was taken always has ``iat < revoked_before``: the rule
+``iat < revoked_before`` misses none. Tokens signed in the rest of that second are refused too
+(for a suspended client no tokens are issued then; after "revoke every token" a fresh token
+works from the next whole second). Clocks of the instances are assumed synchronized (NTP).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,11 +29,29 @@ from typing import TYPE_CHECKING, Any
 from gatepass.core.directory import ClientEntry
 from gatepass.errors import UnauthorizedClient
 from gatepass.keys import Keyring
+from gatepass.storage.base import RevocationStore, StorageError
 
 if TYPE_CHECKING:
     from gatepass.core.server import AuthorizationServer
 
-__all__ = ["Revoked", "Revoker", "revoke_grant", "revoke_grant_tokens", "revoke_outstanding"]
+__all__ = [
+    "Revoked",
+    "Revoker",
+    "claims_revoked",
+    "revoke_grant",
+    "revoke_grant_tokens",
+    "revoke_outstanding",
+]
+
+log = logging.getLogger("gatepass.revocation")
+
+
+async def claims_revoked(revocations: RevocationStore, claims: Mapping[str, Any]) -> bool:
+    """Whether a verified access token is revoked: by its ``jti`` or by its client's cutoff."""
+    client_id, iat = claims.get("client_id"), claims.get("iat")
+    return await revocations.token_revoked(
+        str(claims.get("jti")), client_id if isinstance(client_id, str) else None,
+        float(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +117,34 @@ async def revoke_grant(server: AuthorizationServer, client_id: str, grant_id: st
     await revoke_grant_tokens(server, client_id, grant_id, actor=actor)
 
 
-async def revoke_outstanding(server: AuthorizationServer, client_id: str, *, actor: str) -> int:
-    """Revoke every unexpired token issued to a client (found through the audit trail of
-    issuance, which records each ``jti`` and ``exp``). Returns how many were revoked."""
-    revoked = await _revoke_issued(server, client_id, lambda details: True)
+async def revoke_outstanding(server: AuthorizationServer, client_id: str, *, actor: str,
+                             settle: float = 0.0) -> int:
+    """Revoke every token issued to a client so far by one cutoff at the current time (after
+    ``settle`` seconds, the time a change takes to reach every instance). Returns how many
+    unexpired tokens the audit trail of issuance lists (for the operator; best effort, the
+    cutoff does not depend on it: tokens whose events were lost are revoked all the same)."""
+    if settle > 0:
+        await asyncio.sleep(settle)
+    before = server.clock.now()
+    await server.stores.revocations.revoke_client(
+        client_id, before, before + server.config.access_token_ttl)
+    try:
+        await server.audit.flush()
+        now = server.clock.now()
+        found = await server.stores.audit.find(client_id, "token.issued",
+                                               now - server.config.access_token_ttl)
+        revoked = sum(1 for ev in found if _unexpired(ev.details, now))
+    except StorageError as exc:
+        log.warning("tokens of %s revoked by cutoff; counting them failed: %s", client_id, exc)
+        revoked = 0
     server.audit.emit("client.tokens_revoked", "success", client_id=client_id, actor=actor,
-                      count=revoked)
+                      count=revoked, revoked_before=before)
     return revoked
+
+
+def _unexpired(details: Mapping[str, Any], now: float) -> bool:
+    exp = details.get("exp")
+    return isinstance(details.get("jti"), str) and isinstance(exp, int | float) and exp > now
 
 
 async def revoke_grant_tokens(
@@ -117,9 +168,8 @@ async def _revoke_issued(server: AuthorizationServer, client_id: str,
     revoked = 0
     for ev in await server.stores.audit.find(client_id, "token.issued",
                                              now - server.config.access_token_ttl):
-        jti, exp = ev.details.get("jti"), ev.details.get("exp")
-        if (isinstance(jti, str) and isinstance(exp, int | float) and exp > now
-                and selected(ev.details)):
-            await server.stores.revocations.revoke(jti, float(exp), now)
+        if _unexpired(ev.details, now) and selected(ev.details):
+            await server.stores.revocations.revoke(ev.details["jti"], float(ev.details["exp"]),
+                                                   now)
             revoked += 1
     return revoked

@@ -2,7 +2,10 @@
 how it pages.
 
 ``GET /oauth/revocations?cursor=...&limit=...`` answers
-``{"revoked": [{"jti": str, "exp": number}, ...], "next_cursor": str, "has_more": bool}``.
+``{"revoked": [{"jti": str, "exp": number}, ...], "clients": [{"client_id": str,
+"revoked_before": number, "exp": number}, ...], "next_cursor": str, "has_more": bool}``.
+``clients`` lists every unexpired per-client cutoff on every page (tokens of that client whose
+``iat`` is earlier are revoked: the kill switch), so a consumer at any cursor sees them all.
 The caller authenticates as a confidential client (as at the RFC 7662 introspection endpoint)
 whose allowed scopes hold ``gatepass:introspect``: the feed is for resource servers only.
 Entries come in revocation order, at most ``limit`` (default 500, capped at 1000) per page;
@@ -89,8 +92,10 @@ async def read_page(store: RevocationStore, cursor: str | None, limit: int,
         settled = (now - SETTLE_SECONDS, "")
         position = settled if position is None else min(position, settled)
     assert position is not None
+    cutoffs = [{"client_id": c, "revoked_before": before, "exp": exp}
+               for c, before, exp in await store.client_cutoffs(now)]
     return {"revoked": [{"jti": jti, "exp": exp} for jti, exp, _ in rows if exp > now],
-            "next_cursor": encode_cursor(position), "has_more": more}
+            "clients": cutoffs, "next_cursor": encode_cursor(position), "has_more": more}
 
 
 async def read_feed(server: AuthorizationServer, request: OAuthRequest,

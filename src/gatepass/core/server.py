@@ -56,7 +56,8 @@ class AuthorizationServer:
         self.hasher = hasher
         self.clock = clock
         self.audit = auditor
-        self.directory = ClientDirectory(stores.clients, clock, config.client_cache_ttl)
+        self.directory = ClientDirectory(stores.clients, clock, config.client_cache_ttl,
+                                         changes=stores.changes)
         self.resolver = ClientResolver(self.directory, config, clock)
         self.issuer = AccessTokenIssuer(config, clock, keyring)
         self.private_key_jwt = PrivateKeyJwt(

@@ -31,6 +31,7 @@ from gatepass.clock import Clock
 from gatepass.demo.app import create_demo_api, demo_parts
 from gatepass.ratelimit import Limiter
 from gatepass.rs import (
+    ClientCutoffs,
     MemoryRevocationList,
     RedisRevocationListener,
     RevocationChecker,
@@ -44,17 +45,19 @@ __all__ = ["DEMO_PREFIX", "EmbeddedDemo", "StoreRevocationFeed"]
 log = logging.getLogger("gatepass.demo")
 DEMO_PREFIX = "/api"
 RevokedSince = Callable[[float], Awaitable[Sequence[tuple[str, float]]]]
+Cutoffs = Callable[[float], Awaitable[Sequence[tuple[str, float, float]]]]
 
 
 class StoreRevocationFeed(MemoryRevocationList):
-    """A deny-list kept current by polling ``revoked_since`` (overlapping reads, merged)."""
+    """A deny-list kept current by polling ``revoked_since`` (overlapping reads, merged) and,
+    when given, the client cutoffs (``client_cutoffs``: few rows, read whole)."""
 
     def __init__(
         self, revoked_since: RevokedSince, *, clock: Clock, interval: float = 0.25,
-        overlap: float = 5.0,
+        overlap: float = 5.0, cutoffs: Cutoffs | None = None,
     ) -> None:  # fmt: skip
         super().__init__(clock=clock)
-        self._read, self._clock = revoked_since, clock
+        self._read, self._clock, self._cutoffs_read = revoked_since, clock, cutoffs
         self.interval, self._overlap = interval, overlap
         self._since = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -77,11 +80,14 @@ class StoreRevocationFeed(MemoryRevocationList):
         started = self._clock.now()
         try:
             rows = await self._read(self._since)
+            cuts = await self._cutoffs_read(started) if self._cutoffs_read else ()
         except Exception as exc:  # keep the current list; the next poll tries again
             log.warning("revocation poll failed: %s", exc)
             return 0
         for jti, exp in rows:
             self.revoke(jti, exp)
+        for client_id, before, exp in cuts:
+            self.revoke_client(client_id, before, exp)
         self._since = started - self._overlap
         return len(rows)
 
@@ -97,6 +103,15 @@ class _AnyRevoked:
     def __init__(self, *checkers: RevocationChecker) -> None:
         self._checkers = list(checkers)
         self._denials = self._synchronous()
+        self._cutters = self._cutoffs()
+
+    def _cutoffs(self) -> list[Callable[[str, float | None], bool]]:
+        """Each ``ClientCutoffs`` checker's ``cuts_off`` (found once, not per request)."""
+        return [c.cuts_off for c in self._checkers if isinstance(c, ClientCutoffs)]
+
+    def cuts_off(self, client_id: str, issued_at: float | None) -> bool:
+        """A client cutoff any checker knows (``ClientCutoffs``)."""
+        return any(cut(client_id, issued_at) for cut in self._cutters)
 
     def _synchronous(self) -> list[Callable[[str], bool | None] | None]:
         """Each checker's ``denies``, None for one that must be awaited (the
@@ -131,6 +146,7 @@ class _AnyRevoked:
                 log.warning("revocation checker %s unavailable: %s", type(checker).__name__, exc)
                 self._checkers.remove(checker)
         self._denials = self._synchronous()
+        self._cutters = self._cutoffs()
 
     async def stop(self) -> None:
         for checker in self._checkers:
@@ -139,7 +155,9 @@ class _AnyRevoked:
 
 def _revocation(runtime: Runtime) -> RevocationChecker:
     clock = runtime.server.clock
-    feed = StoreRevocationFeed(runtime.stores.revocations.revoked_since, clock=clock)
+    revocations = runtime.stores.revocations
+    feed = StoreRevocationFeed(revocations.revoked_since, clock=clock,
+                               cutoffs=revocations.client_cutoffs)
     url = runtime.settings.redis_url
     return _AnyRevoked(RedisRevocationListener(url, clock=clock), feed) if url else feed
 

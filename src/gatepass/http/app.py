@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import hmac
@@ -91,6 +92,7 @@ def create_app(
                                          stores=stores,
                                          migrate=migrate)
             app.state.runtime = runtime
+            metrics.watch(runtime.server.audit)
             runtime.server.enable_cimd(CimdFetcher(cimd_http, development=settings.development,
                                                    limits=limits))
             oauth = oauth_routes(runtime.server, settings.max_body_bytes,
@@ -107,6 +109,7 @@ def create_app(
             jobs.every(settings.key_reload_interval, runtime.reload_keys, "keys")
             jobs.every(60.0, _purge(runtime), "purge")
             jobs.every(PROMOTION_INTERVAL, _promote(runtime), "promotion")
+            follow = asyncio.create_task(runtime.server.directory.follow(), name="clients")
             if freeze_startup_objects:
                 gc.collect()
                 gc.freeze()
@@ -114,6 +117,9 @@ def create_app(
                 yield
             finally:
                 await jobs.stop()  # a flush in progress ends first: nothing cut off half-written
+                follow.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await follow
                 if demo is not None:
                     await demo.aclose()
                 await runtime.close()  # flushes the audit trail and its log lines

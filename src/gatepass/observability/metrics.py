@@ -1,14 +1,15 @@
 """Prometheus metrics derived from audit events: tokens issued and refused (by reason),
-registrations, and admin actions. One registry per app, served at ``/metrics``."""
+registrations, and admin actions; and the audit trail's own health (lag, events dropped or
+dead-lettered). One registry per app, served at ``/metrics``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from gatepass.core.audit import BatchObserver
+from gatepass.core.audit import Auditor, BatchObserver
 from gatepass.models import AuditEvent
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics", "fan_out"]
@@ -54,6 +55,22 @@ class Metrics:
             self.tokens.labels(grant).inc(n)
         for error, n in refused.items():
             self.refusals.labels(error).inc(n)
+
+    def watch(self, auditor: Auditor) -> None:
+        """Export the audit trail's health, read from ``auditor`` at each scrape."""
+        gauges = {
+            "gatepass_audit_lag_seconds": ("Age of the oldest audit event not yet stored",
+                                           auditor.lag),
+            "gatepass_audit_pending_events": ("Audit events waiting to be stored",
+                                              lambda: auditor.pending),
+            "gatepass_audit_dropped_events": ("Audit events dropped (buffer full), since start",
+                                              lambda: auditor.dropped),
+            "gatepass_audit_dead_lettered_events": (
+                "Audit events the store refused or could not take at shutdown (written to the "
+                "dead-letter file), since start", lambda: auditor.dead_lettered),
+        }
+        for name, (doc, read) in gauges.items():
+            Gauge(name, doc, registry=self.registry).set_function(read)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -28,6 +28,7 @@ from gatepass.rs.metadata import (
 )
 from gatepass.rs.revocation import (
     REVOCATION_CHANNEL,
+    ClientCutoffs,
     FeedRevocationChecker,
     IntrospectionChecker,
     MemoryRevocationList,
@@ -45,6 +46,7 @@ __all__ = [
     "WELL_KNOWN_PATH",
     "AnonymousUser",
     "BearerAuthMiddleware",
+    "ClientCutoffs",
     "Credentials",
     "FeedRevocationChecker",
     "IntrospectionChecker",

@@ -3,17 +3,21 @@
 ``RevocationChecker`` is what ``TokenVerifier`` calls last. Implementations:
 
 * ``RedisRevocationListener``: subscribes to the Redis pub/sub channel ``gatepass:revocations``;
-  each message is the JSON object ``{"jti": str, "exp": float}``. Nothing is loaded on subscribe:
-  the push is what matters, and an entry lives until ``exp`` (plus a grace covering the leeway).
+  each message is the JSON object ``{"jti": str, "exp": float}``, or a client cutoff (the kill
+  switch) ``{"client_id": str, "revoked_before": float, "exp": float}``: every token of that
+  client whose ``iat`` is earlier than ``revoked_before`` is revoked (until ``exp``). Nothing is
+  loaded on subscribe: the push is what matters, and an entry lives until ``exp`` (plus a grace
+  covering the leeway).
 * ``FeedRevocationChecker``: polls ``GET {issuer}/oauth/revocations?cursor=..&limit=..`` every
   ``interval`` seconds as a resource-server client (HTTP Basic); a page is
-  ``{"revoked": [{"jti": str, "exp": float}, ...], "next_cursor": str, "has_more": bool}``.
-  Entries are merged, never removed before they expire.
+  ``{"revoked": [{"jti": str, "exp": float}, ...], "clients": [<client cutoff>, ...],
+  "next_cursor": str, "has_more": bool}``. Entries are merged, never removed before they expire.
 * ``IntrospectionChecker`` (in ``gatepass.rs._introspection``): RFC 7662 per token, cached briefly.
 * ``MemoryRevocationList``: the in-process deny-list the first two are built on.
 
 The in-memory ones are also ``RevocationDenylist``s: they answer without awaiting, so a cached
-token is served without a coroutine per request.
+token is served without a coroutine per request, and ``ClientCutoffs``: ``TokenVerifier`` asks
+them about the token's client and ``iat`` as well.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import contextlib
 import json
 import logging
 import math
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, runtime_checkable
 
 import httpx
 
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REVOCATION_CHANNEL",
+    "ClientCutoffs",
     "FeedRevocationChecker",
     "IntrospectionChecker",
     "MemoryRevocationList",
@@ -71,13 +76,24 @@ class RevocationDenylist(Protocol):
     def denies(self, jti: str) -> bool | None: ...
 
 
+@runtime_checkable
+class ClientCutoffs(Protocol):
+    """A checker that knows per-client cutoffs (the kill switch): ``cuts_off`` is True when a
+    token of ``client_id`` issued at ``issued_at`` (its ``iat``; None: unknown, so refused when
+    a cutoff exists) is earlier than that client's ``revoked_before``. Needs no await."""
+
+    def cuts_off(self, client_id: str, issued_at: float | None) -> bool: ...
+
+
 class MemoryRevocationList:
-    """An in-memory ``jti`` deny-list; each entry expires ``grace`` seconds after its token."""
+    """An in-memory ``jti`` deny-list and client cutoffs; each entry expires ``grace`` seconds
+    after the tokens it covers."""
 
     def __init__(self, *, clock: Clock | None = None, grace: float = 60.0) -> None:
         self._clock: Clock = clock or SystemClock()
         self._grace = grace
         self._entries: dict[str, float] = {}
+        self._cutoffs: dict[str, tuple[float, float]] = {}  # client_id -> (before, until)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -90,13 +106,30 @@ class MemoryRevocationList:
         if len(self._entries) % 1024 == 0:
             self.prune()
 
+    def revoke_client(self, client_id: str, before: float, exp: float) -> None:
+        """Deny ``client_id``'s tokens with ``iat < before`` until ``exp`` (plus grace); a later
+        cutoff replaces an earlier one, never the reverse."""
+        until = exp + self._grace
+        old = self._cutoffs.get(client_id)
+        if until > self._clock.now() and (old is None or old[0] < before):
+            self._cutoffs[client_id] = (before, max(until, old[1] if old else until))
+
     def add(self, entry: object) -> bool:
-        """Deny one wire entry ``{"jti": str, "exp": number}``; ``False`` if it is malformed."""
+        """Apply one wire entry, ``{"jti": str, "exp": number}`` or a client cutoff
+        ``{"client_id": str, "revoked_before": number, "exp": number}``; ``False`` if it is
+        malformed."""
         if not isinstance(entry, dict):
             return False
-        jti, exp = entry.get("jti"), entry.get("exp")
-        if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
+        exp = entry.get("exp")
+        if not _number(exp):
             return False
+        if "client_id" in entry:
+            client_id, before = entry.get("client_id"), entry.get("revoked_before")
+            if not isinstance(client_id, str) or not client_id or not _number(before):
+                return False
+            self.revoke_client(client_id, float(before), float(exp))
+            return True
+        jti = entry.get("jti")
         if not isinstance(jti, str) or not jti:
             return False
         self.revoke(jti, float(exp))
@@ -106,6 +139,13 @@ class MemoryRevocationList:
         """Drop entries whose tokens can no longer be accepted anyway."""
         now = self._clock.now()
         self._entries = {j: t for j, t in self._entries.items() if t > now}
+        self._cutoffs = {c: v for c, v in self._cutoffs.items() if v[1] > now}
+
+    def cuts_off(self, client_id: str, issued_at: float | None) -> bool:
+        """Whether the client's cutoff revokes a token issued at ``issued_at``."""
+        cut = self._cutoffs.get(client_id)
+        return (cut is not None and cut[1] > self._clock.now()
+                and (issued_at is None or issued_at < cut[0]))
 
     def denies(self, jti: str) -> bool:
         """Whether ``jti`` is on the list (``RevocationDenylist``)."""
@@ -120,6 +160,11 @@ class MemoryRevocationList:
 
     async def stop(self) -> None:
         return None
+
+
+def _number(value: object) -> TypeGuard[int | float]:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:
@@ -305,7 +350,9 @@ class FeedRevocationChecker(MemoryRevocationList):
         if not isinstance(entries, list) or not isinstance(cursor, str) or not isinstance(
                 more, bool):
             raise ValueError("The revocation feed page lacks revoked, next_cursor or has_more")
-        applied = sum(self.add(entry) for entry in entries)
+        cutoffs = body.get("clients", [])
+        applied = sum(self.add(entry)
+                      for entry in [*entries, *(cutoffs if isinstance(cutoffs, list) else ())])
         self._cursor = cursor
         return applied, more
 

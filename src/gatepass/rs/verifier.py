@@ -36,6 +36,7 @@ from gatepass.rs._token_cache import TokenCache, bearer_digest, token_digest
 from gatepass.rs.config import ResourceServerConfig
 from gatepass.rs.jwks_cache import JWKSCache
 from gatepass.rs.revocation import (
+    ClientCutoffs,
     FeedRevocationChecker,
     IntrospectionChecker,
     RevocationChecker,
@@ -116,6 +117,7 @@ class TokenVerifier:
     def _use(self, revocation: RevocationChecker | None) -> None:
         self.revocation = revocation
         self._denylist = revocation if isinstance(revocation, RevocationDenylist) else None
+        self._cutoffs = revocation if isinstance(revocation, ClientCutoffs) else None
         # a checker that must be awaited sends every request the full way: no hashing here first;
         # nothing is served from the cache before the default checker exists
         self._answers_now = not self._pending and (revocation is None or self._denylist is not None)
@@ -179,6 +181,7 @@ class TokenVerifier:
             if revoked:
                 self._cache.discard(digest)
                 raise TokenRevoked("The access token has been revoked")
+        self._check_cutoff(principal, digest)
         self.stats.cache_hits += 1
         return principal
 
@@ -239,7 +242,19 @@ class TokenVerifier:
         verify_signature(jws, alg, key.key)
         return principal_from_claims(json_object(jws.payload, "payload"), self.config, now)
 
+    def _check_cutoff(self, principal: Principal, digest: bytes) -> None:
+        """Refuse a token of a client whose tokens were all revoked (by cutoff) after its
+        ``iat``."""
+        if self._cutoffs is None:
+            return
+        iat = principal.claims.get("iat")
+        issued = float(iat) if isinstance(iat, int | float) else None
+        if self._cutoffs.cuts_off(principal.client_id, issued):
+            self._cache.discard(digest)
+            raise TokenRevoked("The access token has been revoked")
+
     async def _check_revoked(self, principal: Principal, token: str, digest: bytes) -> None:
+        self._check_cutoff(principal, digest)
         jti = principal.token_id
         if self.revocation is None or jti is None:
             return

@@ -30,8 +30,10 @@ __all__ = [
     "ApprovalStore",
     "AuditLog",
     "BillingStore",
+    "ClientChanges",
     "ClientStore",
     "ConflictError",
+    "DataRejected",
     "GrantStore",
     "KeyStore",
     "OwnerStore",
@@ -47,6 +49,11 @@ __all__ = [
 
 class StorageError(Exception):
     """The backend could not complete the operation (connection lost, timeout, ...)."""
+
+
+class DataRejected(StorageError):
+    """The backend refused the data itself (an invalid character, a value too long): retrying
+    the same write fails again, unlike a lost connection."""
 
 
 class ConflictError(StorageError):
@@ -127,7 +134,32 @@ class RevocationStore(Protocol):
         """At most ``limit`` (jti, expires_at, revoked_at), ordered by (revoked_at, jti) and
         strictly after the position ``after`` = (revoked_at, jti); from the start when None."""
 
-    async def purge_expired(self, now: float) -> int: ...
+    async def revoke_client(self, client_id: str, before: float, expires_at: float) -> None:
+        """Revoke every token of ``client_id`` whose ``iat`` is earlier than ``before``, kept
+        until ``expires_at`` (when no such token can still be unexpired). A later cutoff
+        replaces an earlier one, never the reverse (idempotent, order-free)."""
+
+    async def token_revoked(self, jti: str, client_id: str | None, issued_at: float | None) -> bool:
+        """Whether a token is revoked: its ``jti`` alone, or its client's cutoff is later than
+        its ``iat`` (a token without ``iat`` counts as issued before any cutoff)."""
+
+    async def client_cutoffs(self, now: float) -> list[tuple[str, float, float]]:
+        """(client_id, revoked_before, expires_at) of every cutoff unexpired at ``now``."""
+
+    async def purge_expired(self, now: float) -> int:
+        """Drop revocations (jtis and client cutoffs) expired at ``now``; how many."""
+
+
+class ClientChanges(Protocol):
+    """Tells every instance that a client changed (status, scopes, secrets, deletion), so their
+    cached lookups are dropped at once instead of after ``client_cache_ttl``."""
+
+    async def publish(self, client_id: str) -> None:
+        """Announce a change; raises ``StorageError`` if it could not be announced."""
+
+    async def listen(self, changed: Callable[[str], None]) -> None:
+        """Call ``changed(client_id)`` for each change announced by any process (this one
+        included) until cancelled; survives outages of the channel (logged, retried)."""
 
 
 class ReplayCache(Protocol):
@@ -278,3 +310,4 @@ class Stores:
     grants: GrantStore
     sessions: SessionStore
     close: Callable[[], Awaitable[None]]
+    changes: ClientChanges | None = None  # None: one process only (memory)

@@ -173,10 +173,12 @@ class MemoryKeyStore:
 
 
 class MemoryRevocationStore:
-    """Revoked jtis: ``jti -> (expires_at, revoked_at)``; the first revocation wins."""
+    """Revoked jtis: ``jti -> (expires_at, revoked_at)``; the first revocation wins. Client
+    cutoffs: ``client_id -> (revoked_before, expires_at)``; the later cutoff wins."""
 
     def __init__(self) -> None:
         self._revoked: dict[str, tuple[float, float]] = {}
+        self._cutoffs: dict[str, tuple[float, float]] = {}
 
     async def revoke(self, jti: str, expires_at: float, revoked_at: float) -> None:
         self._revoked.setdefault(jti, (expires_at, revoked_at))
@@ -195,11 +197,28 @@ class MemoryRevocationStore:
                       if after is None or (r, j) > after)
         return [(jti, exp, at) for at, jti, exp in rows[:limit]]
 
+    async def revoke_client(self, client_id: str, before: float, expires_at: float) -> None:
+        old = self._cutoffs.get(client_id)
+        if old is None or old[0] < before:
+            self._cutoffs[client_id] = (before, max(expires_at, old[1] if old else expires_at))
+
+    async def token_revoked(self, jti: str, client_id: str | None, issued_at: float | None) -> bool:
+        if jti in self._revoked:
+            return True
+        cut = self._cutoffs.get(client_id) if client_id is not None else None
+        return cut is not None and (issued_at is None or issued_at < cut[0])
+
+    async def client_cutoffs(self, now: float) -> list[tuple[str, float, float]]:
+        return sorted((c, b, e) for c, (b, e) in self._cutoffs.items() if e > now)
+
     async def purge_expired(self, now: float) -> int:
         gone = [j for j, (exp, _) in self._revoked.items() if exp <= now]
         for jti in gone:
             del self._revoked[jti]
-        return len(gone)
+        cuts = [c for c, (_, exp) in self._cutoffs.items() if exp <= now]
+        for client_id in cuts:
+            del self._cutoffs[client_id]
+        return len(gone) + len(cuts)
 
 
 class MemoryReplayCache:

@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
+from gatepass.core.revocation import claims_revoked
 from gatepass.errors import InsufficientScope, InvalidToken
 from gatepass.http.api._shared import GuardedRoute, RuntimeDep, bearer
 from gatepass.http.api.views import agent_view, approval_view
@@ -63,7 +64,7 @@ async def _verified_claims(rt: Runtime, token: str) -> tuple[dict[str, Any], Cli
     auds = {aud} if isinstance(aud, str) else set(aud or ())
     ok = (claims is not None and claims.get("exp", 0) > server.clock.now()
           and bool(auds & {server.config.issuer, server.config.audience})
-          and not await server.stores.revocations.is_revoked(str(claims.get("jti"))))
+          and not await claims_revoked(server.stores.revocations, claims))
     entry = await server.directory.lookup(str(claims.get("client_id"))) if ok and claims else None
     if claims is None or entry is None or not entry.client.is_active:
         raise InvalidToken("Invalid, expired or revoked access token", headers={

@@ -6,16 +6,19 @@ row ``KeyError``, and any other driver or connection failure ``StorageError``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 from sqlalchemy import Table, and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
 
 from gatepass.clock import Clock, SystemClock
 from gatepass.models import (
@@ -32,7 +35,14 @@ from gatepass.models import (
     RefreshToken,
     SigningKey,
 )
-from gatepass.storage.base import ConflictError, StorageError, Stores, email_key, kept_in_grace
+from gatepass.storage.base import (
+    ConflictError,
+    DataRejected,
+    StorageError,
+    Stores,
+    email_key,
+    kept_in_grace,
+)
 from gatepass.storage.sql import _rows
 from gatepass.storage.sql.engine import STATEMENT_TIMEOUT, create_engine
 from gatepass.storage.sql.tables import (
@@ -40,6 +50,8 @@ from gatepass.storage.sql.tables import (
     audit_events,
     authorization_codes,
     billing_tokens,
+    client_changes,
+    client_cutoffs,
     client_secrets,
     clients,
     console_sessions,
@@ -54,6 +66,7 @@ __all__ = [
     "SqlApprovalStore",
     "SqlAuditLog",
     "SqlBillingStore",
+    "SqlClientChanges",
     "SqlClientStore",
     "SqlGrantStore",
     "SqlKeyStore",
@@ -63,6 +76,7 @@ __all__ = [
     "open_sql_stores",
 ]
 
+log = logging.getLogger("gatepass.storage")
 _AUDIT_CHUNK = 5000  # events per INSERT statement (one JSON parameter each)
 # The whole batch is one JSON parameter: an array of rows, each an array in this column order.
 _AUDIT_INSERT = {
@@ -105,6 +119,8 @@ class _SqlStore:
                 yield conn
         except IntegrityError as exc:
             raise _integrity_error(exc) from exc
+        except DataError as exc:
+            raise DataRejected(f"the database refused the data: {type(exc.orig).__name__}") from exc
         except (SQLAlchemyError, OSError) as exc:
             raise StorageError(f"database unavailable: {type(exc).__name__}") from exc
 
@@ -126,6 +142,8 @@ class _SqlStore:
 
 class SqlClientStore(_SqlStore):
     async def get_client(self, client_id: str) -> Client | None:
+        if "\x00" in client_id:  # no such id can exist (PostgreSQL refuses NUL in text)
+            return None
         rows = await self._fetch(select(clients).where(clients.c.client_id == client_id))
         return _rows.to_client(rows[0]) if rows else None
 
@@ -291,8 +309,87 @@ class SqlRevocationStore(_SqlStore):
         rows = await self._fetch(query.order_by(c.revoked_at, c.jti).limit(limit))
         return [(r["jti"], r["expires_at"], r["revoked_at"]) for r in rows]
 
+    async def revoke_client(self, client_id: str, before: float, expires_at: float) -> None:
+        values = {"client_id": client_id, "revoked_before": before, "expires_at": expires_at}
+        statement = self._insert(client_cutoffs).values(values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["client_id"],
+            set_={"revoked_before": statement.excluded.revoked_before,
+                  "expires_at": statement.excluded.expires_at},
+            where=client_cutoffs.c.revoked_before < statement.excluded.revoked_before,
+        )
+        await self._change(statement)
+
+    async def token_revoked(self, jti: str, client_id: str | None, issued_at: float | None) -> bool:
+        found: ColumnElement[bool] = exists().where(revoked_tokens.c.jti == jti)
+        if client_id is not None:
+            c = client_cutoffs.c
+            cut = c.client_id == client_id
+            if issued_at is not None:
+                cut = cut & (c.revoked_before > issued_at)
+            found = or_(found, exists().where(cut))
+        return bool((await self._fetch(select(found.label("found"))))[0]["found"])
+
+    async def client_cutoffs(self, now: float) -> list[tuple[str, float, float]]:
+        c = client_cutoffs.c
+        query = select(c.client_id, c.revoked_before, c.expires_at).where(c.expires_at > now)
+        rows = await self._fetch(query.order_by(c.client_id))
+        return [(r["client_id"], r["revoked_before"], r["expires_at"]) for r in rows]
+
     async def purge_expired(self, now: float) -> int:
-        return await self._change(delete(revoked_tokens).where(revoked_tokens.c.expires_at <= now))
+        async with self._tx() as conn:
+            jtis = await conn.execute(
+                delete(revoked_tokens).where(revoked_tokens.c.expires_at <= now))
+            cuts = await conn.execute(
+                delete(client_cutoffs).where(client_cutoffs.c.expires_at <= now))
+            return jtis.rowcount + cuts.rowcount
+
+
+class SqlClientChanges(_SqlStore):
+    """``ClientChanges`` through a change-log table every instance polls (no Redis needed):
+    a change reaches the others within ``interval`` seconds. Rows older than ``keep`` seconds
+    are deleted by the pollers."""
+
+    def __init__(self, engine: AsyncEngine, clock: Clock, *, interval: float = 0.5,
+                 keep: float = 600.0) -> None:
+        super().__init__(engine)
+        self._clock = clock
+        self.interval = interval
+        self._keep = keep
+
+    async def publish(self, client_id: str) -> None:
+        await self._change(client_changes.insert().values(client_id=client_id,
+                                                          at=self._clock.now()))
+
+    async def _last_id(self) -> int:
+        rows = await self._fetch(select(func.max(client_changes.c.id).label("last")))
+        return int(rows[0]["last"] or 0)
+
+    async def listen(self, changed: Callable[[str], None]) -> None:
+        last: int | None = None
+        failing = False
+        polls = 0
+        while True:
+            try:
+                if last is None:
+                    last = await self._last_id()
+                c = client_changes.c
+                query = select(c.id, c.client_id).where(c.id > last).order_by(c.id).limit(1000)
+                for row in await self._fetch(query):
+                    last = int(row["id"])
+                    changed(row["client_id"])
+                polls += 1
+                if polls % 1000 == 0:
+                    cutoff = self._clock.now() - self._keep
+                    await self._change(delete(client_changes).where(c.at < cutoff))
+                if failing:
+                    log.warning("client change poll recovered")
+                failing = False
+            except StorageError as exc:
+                if not failing:
+                    log.warning("client change poll failed: %s", exc)
+                failing = True
+            await asyncio.sleep(self.interval)
 
 
 class SqlReplayCache(_SqlStore):
@@ -320,10 +417,13 @@ class SqlAuditLog(_SqlStore):
         binding (on SQLite each bound row would also hand the GIL back and forth with the
         driver's thread). Ids already stored are skipped, so a retried batch is stored once."""
         statement = _AUDIT_INSERT[self._engine.dialect.name]
+        try:
+            payloads = [orjson.dumps([_rows.event_values(e) for e in events[i : i + _AUDIT_CHUNK]])
+                        .decode() for i in range(0, len(events), _AUDIT_CHUNK)]
+        except TypeError as exc:  # orjson.JSONEncodeError: e.g. an integer beyond 64 bits
+            raise DataRejected(f"an audit event cannot be encoded: {exc}") from exc
         async with self._tx() as conn:
-            for start in range(0, len(events), _AUDIT_CHUNK):
-                chunk = events[start : start + _AUDIT_CHUNK]
-                payload = orjson.dumps([_rows.event_values(e) for e in chunk]).decode()
+            for payload in payloads:
                 await conn.exec_driver_sql(statement, (payload,))
 
     async def recent(self, limit: int = 100, client_id: str | None = None) -> list[AuditEvent]:
@@ -561,19 +661,21 @@ class SqlSessionStore(_SqlStore):
 
 
 async def open_sql_stores(url: str, *, clock: Clock | None = None,
-                          statement_timeout: float = STATEMENT_TIMEOUT) -> Stores:
+                          statement_timeout: float = STATEMENT_TIMEOUT,
+                          change_interval: float = 0.5) -> Stores:
     """Stores on one engine for ``url`` (migrate it first with ``migrate.upgrade``).
 
     ``clock`` judges replay-cache expiry (default: the system clock). ``statement_timeout``
-    (seconds) bounds each statement (see ``engine.create_engine``). ``close`` disposes the
-    engine.
+    (seconds) bounds each statement (see ``engine.create_engine``); ``change_interval`` is how
+    often the client change log is polled. ``close`` disposes the engine.
     """
     engine = create_engine(url, statement_timeout=statement_timeout)
+    clock = clock or SystemClock()
     return Stores(
         clients=SqlClientStore(engine),
         keys=SqlKeyStore(engine),
         revocations=SqlRevocationStore(engine),
-        replay=SqlReplayCache(engine, clock or SystemClock()),
+        replay=SqlReplayCache(engine, clock),
         audit=SqlAuditLog(engine),
         approvals=SqlApprovalStore(engine),
         billing=SqlBillingStore(engine),
@@ -581,4 +683,5 @@ async def open_sql_stores(url: str, *, clock: Clock | None = None,
         grants=SqlGrantStore(engine),
         sessions=SqlSessionStore(engine),
         close=engine.dispose,
+        changes=SqlClientChanges(engine, clock, interval=change_interval),
     )

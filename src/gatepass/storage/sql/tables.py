@@ -29,6 +29,8 @@ __all__ = [
     "audit_events",
     "authorization_codes",
     "billing_tokens",
+    "client_changes",
+    "client_cutoffs",
     "client_secrets",
     "clients",
     "console_sessions",
@@ -112,6 +114,22 @@ revoked_tokens = Table(
     Column("jti", ID, primary_key=True),
     Column("expires_at", Float, nullable=False, index=True),
     Column("revoked_at", Float, nullable=False, index=True),
+)
+
+client_cutoffs = Table(
+    "client_cutoffs",
+    metadata,
+    Column("client_id", ID, primary_key=True),  # no foreign key: outlives a deleted client
+    Column("revoked_before", Float, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
+)
+
+client_changes = Table(
+    "client_changes",
+    metadata,
+    Column("id", _BIG_ID, primary_key=True, autoincrement=True),
+    Column("client_id", ID, nullable=False),
+    Column("at", Float, nullable=False, index=True),
 )
 
 replay_cache = Table(

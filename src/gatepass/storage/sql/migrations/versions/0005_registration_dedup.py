@@ -5,7 +5,7 @@ Older clients that share a fingerprint keep only the newest one's; the others lo
 dedup window has passed, or they were the duplicates this index now prevents).
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0004
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
