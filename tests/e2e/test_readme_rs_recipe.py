@@ -23,10 +23,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.e2e.serving import CLI_TIMEOUT, GATEPASS, _wait_healthy
+from tests.e2e.serving import free_port as _free_port
 
 import gatepass
-
-from .test_readme_journey import CLI_TIMEOUT, GATEPASS, _free_port, _wait_healthy
 
 pytestmark = pytest.mark.slow
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -85,7 +85,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             "GATEPASS_RESOURCES": json.dumps(list(apis.values()))}
     log = cwd / "serve.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([str(GATEPASS), "serve", "--port", issuer.rsplit(":", 1)[1]],
+        proc = subprocess.Popen([*GATEPASS, "serve", "--port", issuer.rsplit(":", 1)[1]],
                                 cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             _wait_healthy(issuer, proc, log)
@@ -98,7 +98,7 @@ def _cli(served: Served, command: str) -> dict[str, str]:
     """Run one ``gatepass ...`` line as the README prints it; its JSON output."""
     args = command.split()
     assert args[0] == "gatepass"
-    done = subprocess.run([str(GATEPASS), *args[1:]], cwd=served.cwd, env=served.env,
+    done = subprocess.run([*GATEPASS, *args[1:]], cwd=served.cwd, env=served.env,
                           capture_output=True, text=True, timeout=CLI_TIMEOUT, check=False)
     assert done.returncode == 0, done.stderr
     result: dict[str, str] = json.loads(done.stdout)
