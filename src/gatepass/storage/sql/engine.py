@@ -85,7 +85,6 @@ def create_engine(url: str | URL, *, statement_timeout: float | None = STATEMENT
     engine = create_async_engine(target, **kwargs)
     if backend == "sqlite":
         _create_private(target.database)
-        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         busy = ms or round(STATEMENT_TIMEOUT * 1000)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect(busy))
     return engine
