@@ -183,7 +183,7 @@ async def test_clients_revoke_tokens_revokes_by_cutoff_and_keeps_the_client(
     reg = await hc.registered()
     cid, secret = reg["client_id"], reg["client_secret"]
     token = (await hc.token(cid, secret)).json()["access_token"]
-    rs = await hc.runtime.admin.create_client("rs", "gatepass:introspect")
+    rs = await hc.runtime.admin.create_client("rs", "gatepass:introspect", operator=True)
     assert rs.secret is not None
     await hc.runtime.server.audit.flush()
     out = await cli(config, "clients", "revoke-tokens", cid)

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from tests.conftest import fresh_postgres_database
 
-from conftest import fresh_postgres_database  # tests/conftest.py (tests/ is not a package)
 from gatepass.storage.sql.migrate import upgrade_async
 
 from .conftest import REGISTER, Harness, agent_settings, running

@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from tests.conftest import fresh_postgres_database
 
-from conftest import fresh_postgres_database  # tests/conftest.py (tests/ is not a package)
 from gatepass.storage.sql.migrate import upgrade_async
 
 from .conftest import Harness, agent_settings, bearer, running

@@ -54,5 +54,7 @@ async def test_invalid_scope_only_when_nothing_can_be_granted(tmp_path: Path,
         assert refused.status_code == 303
         got = query(refused.headers["location"])
         assert got["error"] == "invalid_scope" and "request one" in got["error_description"]
+        # consent never reaches past what the client registered (issue #8, item 1)
         asked = await b.authorize(b.params(client["client_id"], challenge, scope="write:deploys"))
-        assert asked.status_code == 200  # an explicit request still reaches the owner
+        assert asked.status_code == 303
+        assert query(asked.headers["location"])["error"] == "invalid_scope"

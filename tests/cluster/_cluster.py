@@ -74,7 +74,8 @@ class Cluster:
 
     def create_client(self, name: str, scope: str) -> tuple[str, str]:
         view: dict[str, Any] = json.loads(
-            self.cli("clients", "create", "--name", name, "--scope", scope, "--json").stdout)
+            self.cli("clients", "create", "--name", name, "--scope", scope, "--json",
+                     *(["--operator"] if "gatepass:" in scope else [])).stdout)
         return view["client_id"], view["client_secret"]
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 from cryptography.fernet import Fernet
+from tests.conftest import fresh_postgres_database
 
-from conftest import fresh_postgres_database  # tests/conftest.py (tests/ is not a package)
 from gatepass.cli.serve import DEMO_NAME
 from gatepass.storage.sql.migrate import head_revision
 
@@ -71,5 +71,5 @@ async def test_runtimes_opening_together_on_a_migrated_database_make_one_key_and
             states = Counter(r[0] for r in conn.execute("SELECT state FROM signing_keys"))
             demos = [r[0] for r in conn.execute("SELECT client_id FROM clients")]
     assert states == {"current": 1}
-    assert [c.client.client_id for c in created if c is not None] == demos
+    assert [c.created.client.client_id for c in created if c is not None] == demos
     assert len(demos) == 1

@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from tests.conftest import fresh_postgres_database
 
-from conftest import fresh_postgres_database  # tests/conftest.py (tests/ is not a package)
 from gatepass.storage.sql.migrate import upgrade
 
 from ._pg_kit import free_port, serve_env, serving

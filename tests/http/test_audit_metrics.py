@@ -24,7 +24,7 @@ async def test_metrics_show_audit_lag_and_pending_events_during_an_outage(
         serve: Any, clock: FrozenClock) -> None:
     base = open_memory_stores(clock)
     audit = FailingStore(base.audit, "record")
-    async with serve(stores=dataclasses.replace(base, audit=audit)) as s:
+    async with serve(stores=dataclasses.replace(base, audit=audit), development=True) as s:
         await s.rt.server.audit.flush()
         text = (await s.client.get("/metrics")).text
         assert _value(text, "gatepass_audit_lag_seconds") == 0

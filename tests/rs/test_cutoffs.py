@@ -111,7 +111,8 @@ async def test_the_feed_checker_reads_cutoffs_from_the_clients_array() -> None:
     """The feed's wire shape (``/oauth/revocations`` of the AS; the cluster test polls the real
     one)."""
     body = {"revoked": [{"jti": "a", "exp": NOW + 60}],
-            "clients": [_cutoff("c1", NOW, NOW + 60), {"client_id": "bad"}]}
+            "clients": [_cutoff("c1", NOW, NOW + 60), {"client_id": "bad"}],
+            "next_cursor": "c", "has_more": False}
 
     async def revocations(request: Request) -> Response:
         return JSONResponse(body, headers={"ETag": '"1"'})

@@ -70,7 +70,7 @@ class Issuer:
 
 
 async def _client(runtime: Runtime, name: str, scope: str) -> tuple[str, str]:
-    created = await runtime.admin.create_client(name, scope)
+    created = await runtime.admin.create_client(name, scope, operator="gatepass:" in scope)
     assert created.secret is not None
     return created.client.client_id, created.secret
 

@@ -51,7 +51,8 @@ class App:
         self.client, self.rt = client, runtime
 
     async def secret_client(self, scopes: str) -> tuple[str, str]:
-        created = await self.rt.admin.create_client("svc", scopes)
+        created = await self.rt.admin.create_client("svc", scopes,
+                                                    operator="gatepass:" in scopes)
         assert created.secret is not None
         return created.client.client_id, created.secret
 
@@ -221,7 +222,7 @@ async def _until(check: Callable[[], bool]) -> bool:
 
 async def test_the_rs_consumer_authenticates_and_follows_the_cursor(tmp_path: Path) -> None:
     async with _real_server(tmp_path) as (issuer, rt):
-        created = await rt.admin.create_client("api", "gatepass:introspect")
+        created = await rt.admin.create_client("api", "gatepass:introspect", operator=True)
         assert created.secret is not None
         now = SystemClock().now()
         for i in range(25):

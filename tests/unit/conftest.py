@@ -133,6 +133,7 @@ class Harness:
 
     async def secret_client(self, scopes: str = "read:projects write:projects",
                             **fields: Any) -> tuple[str, str]:
+        fields.setdefault("operator", "gatepass:" in scopes)  # internal scopes: operator clients
         created = await self.admin.create_client("svc", scopes, **fields)
         assert created.secret is not None
         return created.client.client_id, created.secret

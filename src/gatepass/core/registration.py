@@ -10,7 +10,7 @@ assertion grant): for an authorization-code-only client the owner's consent is t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -242,10 +242,19 @@ class DynamicRegistration:
                                       "software_id", "software_version", "contacts")
                  if k in body}
         return {**meta, "client_name": body.get("client_name") or "unnamed client",
-                "scopes": requested_scopes(self._server.config.scope, body.get("scope", "")),
+                "scopes": self._scopes(body, meta["grant_types"]),
                 "agent_type": body.get("agent_type"), "jwks": body.get("jwks"),
                 "jwks_uri": body.get("jwks_uri"), "extra": {**extra, **meta["extra"]},
                 "ignored": ignored_metadata(body, _ALLOWED)}
+
+    def _scopes(self, body: Mapping[str, Any], grants: Sequence[str]) -> tuple[str, ...]:
+        """The registered scopes; without ``scope``, a consent-gated client (no unattended grant)
+        may ask owners for the catalog's scopes that are neither internal nor behind an approval
+        (RFC 7591 §2: a default set), as a metadata-document client may."""
+        config = self._server.config
+        if "scope" in body or needs_billing(grants):
+            return requested_scopes(config.scope, body.get("scope", ""))
+        return tuple(s.name for s in config.scopes if not s.internal and not s.requires_approval)
 
 
 def _check_may_change(client: Client) -> None:
