@@ -67,7 +67,7 @@ def ignored_metadata(body: Mapping[str, Any], understood: frozenset[str]) -> lis
     return sorted(k for k in body if k not in understood)[:MAX_IGNORED]
 
 
-def needs_billing(grant_types: tuple[str, ...] | list[str]) -> bool:
+def needs_billing(grant_types: Sequence[str]) -> bool:
     """Whether a client with these grants can obtain tokens with no human present."""
     return any(g in UNATTENDED_GRANTS for g in grant_types)
 
