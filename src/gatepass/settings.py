@@ -310,6 +310,8 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, v: str | None) -> str | None:
+        if v == "":  # an empty variable (GATEPASS_REDIS_URL=) means none
+            return None
         if v is not None and v.split("://", 1)[0] not in ("redis", "rediss", "unix"):
             raise ValueError("redis_url must be a redis://, rediss:// or unix:// URL")
         return v

@@ -110,7 +110,8 @@ async def test_suspension_through_the_cli_stops_every_token_everywhere(
     client_id, secret = cluster.create_client("busy-agent", "read:projects")
     rs_id, rs_secret = cluster.create_client("resource-server", "gatepass:introspect")
     listener = _verifier(cluster, CutoffOnlyListener(REDIS_URL))
-    feed = _verifier(cluster, CutoffOnlyFeed(cluster.issuer, interval=0.25))
+    feed = _verifier(cluster, CutoffOnlyFeed(cluster.issuer, interval=0.25, client_id=rs_id,
+                                             client_secret=rs_secret))
     await listener.start()
     await feed.start()
     answers: list[Answer] = []
@@ -148,7 +149,8 @@ async def test_suspension_through_the_cli_stops_every_token_everywhere(
             by_listener = await _accepted_by(listener, tokens)
             by_feed = await _accepted_by(feed, tokens)
             listed = {e["jti"] for e in (await http.get(
-                cluster.issuer + "/oauth/revocations")).json()["revoked"]}
+                cluster.issuer + "/oauth/revocations", params={"limit": "1000"},
+                auth=(rs_id, rs_secret))).json()["revoked"]}
             jti_listed = sum(1 for a in issued if _jti(a.token) in listed)
             api: dict[int, dict[int, int]] = {}
             for i, url in enumerate(cluster.urls):

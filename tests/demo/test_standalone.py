@@ -26,7 +26,8 @@ API = "https://api.example.com"
 async def api_and_server(serve: ServeFactory) -> AsyncIterator[tuple[httpx.AsyncClient, Gatepass]]:
     """The demo API at ``API`` (its own process in real life) trusting the server over HTTP."""
     async with serve(resources=[API]) as gp:
-        created = await gp.runtime.admin.create_client("demo-api", "gatepass:introspect")
+        created = await gp.runtime.admin.create_client("demo-api", "gatepass:introspect",
+                                                       operator=True)
         assert created.secret is not None  # its own client: revocation checks by default
         app = create_demo_api(ISSUER, API, http_client=gp.http,
                               client_id=created.client.client_id, client_secret=created.secret)

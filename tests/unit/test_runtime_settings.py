@@ -140,3 +140,12 @@ async def test_keys_rotation_to_another_algorithm_keeps_old_tokens_valid(
             assert answer["active"] is True
         jwks_algs = sorted(k["alg"] for k in h.server.keyring.jwks()["keys"])
         assert jwks_algs == ["ES256", "RS256"]
+
+
+def test_an_empty_redis_url_means_none_and_a_wrong_scheme_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEPASS_REDIS_URL", "")
+    assert make_settings(tmp_path).redis_url is None
+    monkeypatch.setenv("GATEPASS_REDIS_URL", "http://127.0.0.1:6379")
+    with pytest.raises(ValidationError, match="redis_url"):
+        make_settings(tmp_path)
