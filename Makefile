@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 MCP_PORT ?= 8001
 
-LOCK   := requirements/dev.lock
+LOCK   := requirements/dev.txt
 
 .PHONY: install run mcp test lint typecheck pytest services bench clean lock lock-upgrade lock-check
 

@@ -1,4 +1,4 @@
-"""The lock file of the tested dependency set: ``requirements/dev.lock`` (``make lock``).
+"""The lock file of the tested dependency set: ``requirements/dev.txt`` (``make lock``).
 
 ``compile`` resolves ``pyproject.toml`` (extras server, postgres, redis, dev) and
 ``requirements/tools.in`` (pip, setuptools, hatchling, pip-tools: the install's own tools) with
@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
 TOOLS = ROOT / "requirements" / "tools.in"
-LOCK = ROOT / "requirements" / "dev.lock"
+LOCK = ROOT / "requirements" / "dev.txt"
 EXTRAS = ("server", "postgres", "redis", "dev")
 MARK = "# inputs-sha256: "
 
@@ -98,7 +98,7 @@ def check() -> int:
         if pin is None or not req.specifier.contains(pin, prereleases=True):
             bad.append(f"{line} (locked: {pin or 'missing'})")
     if bad:
-        print("requirements/dev.lock does not satisfy pyproject.toml: " + "; ".join(bad)
+        print("requirements/dev.txt does not satisfy pyproject.toml: " + "; ".join(bad)
               + ": run `make lock`", file=sys.stderr)
         return 1
     return 0
@@ -107,7 +107,7 @@ def check() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    comp = sub.add_parser("compile", help="resolve the inputs into requirements/dev.lock")
+    comp = sub.add_parser("compile", help="resolve the inputs into requirements/dev.txt")
     comp.add_argument("--upgrade", action="store_true", help="also move existing pins forward")
     sub.add_parser("check", help="fail when the lock is out of sync with its inputs")
     args = parser.parse_args()

@@ -1,4 +1,4 @@
-"""``requirements/dev.lock``: in sync with ``pyproject.toml``, and ``scripts/lock.py check``
+"""``requirements/dev.txt``: in sync with ``pyproject.toml``, and ``scripts/lock.py check``
 (``make lock-check``) fails when it is not."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _copy(tmp_path: Path) -> Path:
     """The lock's inputs and the script, laid out as in the repository."""
-    for rel in ("pyproject.toml", "requirements/dev.lock", "requirements/tools.in",
+    for rel in ("pyproject.toml", "requirements/dev.txt", "requirements/tools.in",
                 "scripts/lock.py"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, tmp_path / rel)
@@ -32,7 +32,7 @@ def test_the_committed_lock_is_in_sync_with_pyproject() -> None:
 
 
 def test_the_lock_pins_hashes_and_the_install_tools() -> None:
-    text = (ROOT / "requirements" / "dev.lock").read_text()
+    text = (ROOT / "requirements" / "dev.txt").read_text()
     lines = [line for line in text.splitlines() if re.match(r"[a-z0-9]", line)]
     hashed = re.findall(r"^([a-z0-9_.\-]+)==\S+ \\\n    --hash=sha256:[0-9a-f]{64}", text,
                         flags=re.MULTILINE)
@@ -51,7 +51,7 @@ def test_a_changed_dependency_range_makes_the_check_fail(tmp_path: Path) -> None
 
 def test_a_pin_outside_its_range_makes_the_check_fail(tmp_path: Path) -> None:
     root = _copy(tmp_path)
-    lock = root / "requirements" / "dev.lock"
+    lock = root / "requirements" / "dev.txt"
     lock.write_text(re.sub(r"^typer==\S+", "typer==0.1.0", lock.read_text(), flags=re.MULTILINE))
     done = _check(root)
     assert done.returncode == 1 and "typer" in done.stderr and "0.1.0" in done.stderr
