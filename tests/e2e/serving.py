@@ -64,6 +64,16 @@ def gatepass_cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Compl
                           timeout=CLI_TIMEOUT, check=False)
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a server process; kill it if it does not end within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def _wait_healthy(issuer: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
@@ -93,9 +103,4 @@ def serving(cwd: Path, **settings: str) -> Iterator[Served]:
             _wait_healthy(issuer, proc, log)
             yield Served(issuer, cwd, env, log)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop(proc)

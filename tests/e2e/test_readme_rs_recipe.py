@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.e2e.serving import CLI_TIMEOUT, GATEPASS, _wait_healthy
+from tests.e2e.serving import CLI_TIMEOUT, GATEPASS, _wait_healthy, stop
 from tests.e2e.serving import free_port as _free_port
 
 import gatepass
@@ -55,15 +55,6 @@ def _program(module: str) -> str:
     raise AssertionError(f"README names no python block run as uvicorn {module}:app")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 @dataclass(frozen=True)
 class Served:
     issuer: str
@@ -91,7 +82,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             _wait_healthy(issuer, proc, log)
             yield Served(issuer, cwd, env, apis)
         finally:
-            _stop(proc)
+            stop(proc)
 
 
 def _cli(served: Served, command: str) -> dict[str, str]:
@@ -190,7 +181,7 @@ def test_the_readme_api_refuses_a_revoked_token_within_one_second(
             fresh = {"Authorization": f"Bearer {_token(served, agent, api)}"}
             assert http.get("/projects", headers=fresh).status_code == 200
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def test_an_api_without_credentials_for_revocation_does_not_start(tmp_path: Path) -> None:

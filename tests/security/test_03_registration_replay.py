@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from cryptography.fernet import Fernet
 from tests.agents.conftest import REGISTER, Harness, agent_settings, basic, running
 from tests.conftest import fresh_postgres_database
+from tests.e2e.serving import _wait_healthy, stop
 
 import gatepass
 from gatepass.clock import FrozenClock
@@ -121,25 +121,10 @@ def _serve(cwd: Path, url: str, kek: str, pepper: str) -> Iterator[str]:
              str(port)], cwd=cwd,
             env=_env(url, issuer, kek, pepper), stdout=out, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                assert proc.poll() is None, log.read_text()
-                try:
-                    if httpx.get(issuer + "/healthz", timeout=1.0).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-            else:
-                pytest.fail(f"gatepass serve not healthy:\n{log.read_text()}")
+            _wait_healthy(issuer, proc, log)
             yield issuer
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+            stop(proc)
 
 
 async def _race(issuers: list[str], body: dict[str, Any]) -> list[httpx.Response]:
